@@ -1,0 +1,77 @@
+//! The library's one error type. Every variant carries the context a user needs to act on it:
+//! which file, which line, which field, which run. A failed child network is not an error (it is
+//! a failed candidate, see `train::Outcome`); these are the failures that stop a command.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the `nas` library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A search-space file that does not parse or does not validate.
+    #[error("{}:{line}:{column}: field `{field}`: {msg}", path.display())]
+    Space {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        msg: String,
+    },
+
+    /// A search space that no shipped file and no path names.
+    #[error("unknown search space `{name}` (known: {known}); give a name from `nas space list` or a path to a .toml file")]
+    UnknownSpace { name: String, known: String },
+
+    /// A zoo name that is not in the zoo.
+    #[error("unknown zoo network `{name}` (known: {known})")]
+    UnknownZoo { name: String, known: String },
+
+    /// A graph whose shapes do not fit together (a bug in a lowering or a bad architecture file).
+    #[error("graph node `{node}`: {msg}")]
+    Graph { node: String, msg: String },
+
+    /// An architecture file or decision vector that does not describe a valid network.
+    #[error("architecture{}: {msg}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Arch { path: Option<PathBuf>, msg: String },
+
+    /// A data file that is missing, truncated or not in the format it claims.
+    #[error("{}: {msg}", path.display())]
+    Data { path: PathBuf, msg: String },
+
+    /// A value given by the user (flag, setting) that is out of range or malformed.
+    #[error("invalid {what}: {msg}")]
+    Invalid { what: String, msg: String },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An `Io` error that names the file it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An `Invalid` error for a user-supplied value.
+    pub fn invalid(what: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            msg: msg.into(),
+        }
+    }
+}
