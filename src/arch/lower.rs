@@ -1,0 +1,180 @@
+//! Lowering: an [`Architecture`] becomes an op [`Graph`]. The node names chosen here
+//! (`stage1.cell2.a.conv`, ...) are the parameter paths of the child net and of exported code.
+
+use super::architecture::{Architecture, Block, Reduce};
+use crate::error::Result;
+use crate::graph::{Conv, Graph, NodeId, Op, Pool};
+
+impl Architecture {
+    /// The op graph of this architecture.
+    pub fn lower(&self) -> Result<Graph> {
+        let mut g = Graph::new(format!("arch-{}", self.hash()), self.input);
+        let stem = Conv::same(self.stem.channels, self.stem.kernel);
+        let mut x = g.conv_bn_relu("stem", 0, stem)?;
+        let mut last_dense = false;
+        for (s, stage) in self.stages.iter().enumerate() {
+            let prefix = format!("stage{}", s + 1);
+            x = reduce(
+                &mut g,
+                &format!("{prefix}.reduce"),
+                x,
+                stage.reduce,
+                stage.channels,
+            )?;
+            let mut anchors = vec![x];
+            for (j, cell) in stage.cells.iter().enumerate() {
+                let mut inputs = vec![anchors[j]];
+                inputs.extend(cell.skips.iter().map(|&k| anchors[k]));
+                let input = g.concat(&inputs)?;
+                let name = format!("{prefix}.cell{}", j + 1);
+                let out = block(&mut g, &name, input, &cell.block)?;
+                anchors.push(out);
+                last_dense = matches!(cell.block, Block::Dense { .. });
+            }
+            x = *anchors.last().expect("anchors start with the stage input");
+        }
+        if last_dense {
+            // Dense layers are pre-activated, so their concatenation still needs BN and ReLU.
+            x = g.bn("head.bn", x)?;
+            x = g.relu(x)?;
+        }
+        x = g.unary(Op::GlobalAvgPool, x)?;
+        if self.dropout > 0.0 {
+            x = g.unary(Op::Dropout { p: self.dropout }, x)?;
+        }
+        g.linear("classifier", x, self.classes)?;
+        Ok(g)
+    }
+}
+
+fn reduce(g: &mut Graph, name: &str, x: NodeId, how: Option<Reduce>, ch: usize) -> Result<NodeId> {
+    match how {
+        None => Ok(x),
+        Some(Reduce::Conv) => g.conv_bn_relu(name, x, Conv::same(ch, 3).stride(2)),
+        Some(Reduce::MaxPool) => g.max_pool(x, Pool::new(2, 2)),
+        Some(Reduce::Transition) => {
+            let x = g.bn(format!("{name}.bn"), x)?;
+            let x = g.relu(x)?;
+            let x = g.conv(format!("{name}.conv"), x, Conv::same(ch, 1))?;
+            g.avg_pool(x, Pool::new(2, 2))
+        }
+    }
+}
+
+/// Lowers one cell whose (possibly concatenated) input is `x`.
+pub(crate) fn block(g: &mut Graph, name: &str, x: NodeId, block: &Block) -> Result<NodeId> {
+    match *block {
+        Block::Residual { kernel, out } => {
+            let a = g.conv_bn_relu(&format!("{name}.a"), x, Conv::same(out, kernel))?;
+            let b = g.conv_bn(&format!("{name}.b"), a, Conv::same(out, kernel))?;
+            residual(g, name, x, b, out)
+        }
+        Block::Bottleneck {
+            kernel,
+            out,
+            expansion,
+            groups,
+        } => {
+            let mid = bottleneck_width(out, expansion, groups);
+            let a = g.conv_bn_relu(&format!("{name}.reduce"), x, Conv::same(mid, 1))?;
+            let mid_conv = Conv::same(mid, kernel).groups(groups);
+            let b = g.conv_bn_relu(&format!("{name}.conv"), a, mid_conv)?;
+            let c = g.conv_bn(&format!("{name}.expand"), b, Conv::same(out, 1))?;
+            residual(g, name, x, c, out)
+        }
+        Block::Inception {
+            kernel,
+            out,
+            branches,
+        } => inception(g, name, x, kernel, out, branches),
+        Block::Dense {
+            kernel,
+            growth,
+            layers,
+        } => {
+            let mut features = vec![x];
+            for l in 1..=layers {
+                let p = format!("{name}.layer{l}");
+                let input = g.concat(&features)?;
+                let h = g.bn(format!("{p}.bn1"), input)?;
+                let h = g.relu(h)?;
+                let h = g.conv(format!("{p}.conv1"), h, Conv::same(4 * growth, 1))?;
+                let h = g.bn(format!("{p}.bn2"), h)?;
+                let h = g.relu(h)?;
+                let h = g.conv(format!("{p}.conv2"), h, Conv::same(growth, kernel))?;
+                features.push(h);
+            }
+            g.concat(&features)
+        }
+    }
+}
+
+/// Adds the shortcut (identity, or 1x1 conv + BN when widths differ) and the final ReLU.
+fn residual(g: &mut Graph, name: &str, x: NodeId, body: NodeId, out: usize) -> Result<NodeId> {
+    let shortcut = if g.shape(x).channels() == out {
+        x
+    } else {
+        g.conv_bn(&format!("{name}.proj"), x, Conv::same(out, 1))?
+    };
+    let sum = g.add(&[body, shortcut])?;
+    g.relu(sum)
+}
+
+/// Inner width of a bottleneck: `out / expansion`, a multiple of `groups`, at least `groups`.
+pub fn bottleneck_width(out: usize, expansion: usize, groups: usize) -> usize {
+    ((out / expansion.max(1)) / groups * groups).max(groups)
+}
+
+/// Output widths of the first `branches` inception branches, summing to `out`.
+pub fn inception_widths(out: usize, branches: usize) -> Vec<usize> {
+    let base = out / branches;
+    (0..branches)
+        .map(|i| {
+            if i + 1 == branches {
+                out - base * (branches - 1)
+            } else {
+                base
+            }
+        })
+        .collect()
+}
+
+fn inception(
+    g: &mut Graph,
+    name: &str,
+    x: NodeId,
+    kernel: usize,
+    out: usize,
+    branches: usize,
+) -> Result<NodeId> {
+    let widths = inception_widths(out, branches);
+    let mut outs = Vec::with_capacity(branches);
+    for (i, &w) in widths.iter().enumerate() {
+        let p = format!("{name}.branch{}", i + 1);
+        let reduced = (w / 2).max(1);
+        let y = match i {
+            0 => g.conv_bn_relu(&p, x, Conv::same(w, 1))?,
+            1 => {
+                let r = g.conv_bn_relu(&format!("{p}.reduce"), x, Conv::same(reduced, 1))?;
+                g.conv_bn_relu(&format!("{p}.k"), r, Conv::same(w, kernel))?
+            }
+            2 => {
+                let pool = Pool {
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    ceil: false,
+                };
+                let pooled = g.max_pool(x, pool)?;
+                g.conv_bn_relu(&p, pooled, Conv::same(w, 1))?
+            }
+            _ => {
+                let r = g.conv_bn_relu(&format!("{p}.reduce"), x, Conv::same(reduced, 1))?;
+                let k1 = g.conv_bn_relu(&format!("{p}.k1"), r, Conv::same(w, kernel))?;
+                g.conv_bn_relu(&format!("{p}.k2"), k1, Conv::same(w, kernel))?
+            }
+        };
+        outs.push(y);
+    }
+    g.concat(&outs)
+}

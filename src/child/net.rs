@@ -1,0 +1,177 @@
+//! A child network: a candle `ModuleT` built from a graph. Parameters live under the node
+//! names as `VarBuilder` paths, so the names in a `VarMap`, in `weights.safetensors` and in
+//! exported code are one and the same.
+
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{BatchNorm, BatchNormConfig, Linear, VarBuilder};
+
+use super::pooling::{avg_pool, max_pool};
+use crate::graph::{Conv, Graph, Op, Pool};
+
+/// A convolution that keeps its settings, so it can run on candle's or nas's own kernels.
+#[derive(Clone, Debug)]
+pub struct ConvLayer {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    conv: Conv,
+}
+
+impl ConvLayer {
+    /// Creates the weights under `vb` with candle-nn's initialisation (Kaiming normal).
+    pub fn new(in_channels: usize, conv: Conv, vb: VarBuilder) -> Result<Self> {
+        let cfg = candle_nn::Conv2dConfig {
+            padding: conv.padding,
+            stride: conv.stride,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            cudnn_fwd_algo: None,
+        };
+        let layer = if conv.bias {
+            candle_nn::conv2d(in_channels, conv.out, conv.kernel, cfg, vb)?
+        } else {
+            candle_nn::conv2d_no_bias(in_channels, conv.out, conv.kernel, cfg, vb)?
+        };
+        Ok(ConvLayer {
+            weight: layer.weight().clone(),
+            bias: layer.bias().cloned(),
+            conv,
+        })
+    }
+}
+
+impl Module for ConvLayer {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let c = &self.conv;
+        let ys = xs.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?;
+        match &self.bias {
+            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(ys),
+        }
+    }
+}
+
+/// One built node.
+#[derive(Clone, Debug)]
+enum Layer {
+    Input,
+    Conv(ConvLayer),
+    BatchNorm(BatchNorm),
+    Relu,
+    Relu6,
+    MaxPool(Pool),
+    AvgPool(Pool),
+    GlobalAvgPool,
+    Concat,
+    Add,
+    Linear(Linear),
+    Dropout(f32),
+    Flatten,
+}
+
+/// A network built from a [`Graph`]; `forward_t(xs, train)` switches batch norm and dropout.
+#[derive(Clone, Debug)]
+pub struct ChildNet {
+    layers: Vec<Layer>,
+    inputs: Vec<Vec<usize>>,
+    /// For each node, the last node that reads it, so intermediate values are freed early.
+    last_use: Vec<usize>,
+}
+
+impl ChildNet {
+    /// Builds every node of `graph` with its parameters under `vb.pp(node.name)`.
+    pub fn new(graph: &Graph, vb: VarBuilder) -> Result<Self> {
+        let mut layers = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let in_ch = node
+                .inputs
+                .first()
+                .map(|&i| graph.shape(i).channels())
+                .unwrap_or(0);
+            let vb = vb.pp(&node.name);
+            layers.push(match &node.op {
+                Op::Input => Layer::Input,
+                Op::Conv(c) => Layer::Conv(ConvLayer::new(in_ch, *c, vb)?),
+                Op::BatchNorm => Layer::BatchNorm(candle_nn::batch_norm(
+                    in_ch,
+                    BatchNormConfig::default(),
+                    vb,
+                )?),
+                Op::Relu => Layer::Relu,
+                Op::Relu6 => Layer::Relu6,
+                Op::MaxPool(p) => Layer::MaxPool(*p),
+                Op::AvgPool(p) => Layer::AvgPool(*p),
+                Op::GlobalAvgPool => Layer::GlobalAvgPool,
+                Op::Concat => Layer::Concat,
+                Op::Add => Layer::Add,
+                Op::Linear { out, bias: true } => {
+                    Layer::Linear(candle_nn::linear(in_ch, *out, vb)?)
+                }
+                Op::Linear { out, bias: false } => {
+                    Layer::Linear(candle_nn::linear_no_bias(in_ch, *out, vb)?)
+                }
+                Op::Dropout { p } => Layer::Dropout(*p),
+                Op::Flatten => Layer::Flatten,
+            });
+        }
+        let inputs: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.inputs.clone()).collect();
+        let mut last_use: Vec<usize> = (0..inputs.len()).collect();
+        for (reader, ins) in inputs.iter().enumerate() {
+            for &i in ins {
+                last_use[i] = reader;
+            }
+        }
+        Ok(ChildNet {
+            layers,
+            inputs,
+            last_use,
+        })
+    }
+
+    fn apply(&self, id: usize, xs: &[&Tensor], train: bool) -> Result<Tensor> {
+        let x = xs.first().copied();
+        let one = || x.ok_or_else(|| candle_core::Error::Msg(format!("node {id} has no input")));
+        match &self.layers[id] {
+            Layer::Input => Err(candle_core::Error::Msg("input node applied".into())),
+            Layer::Conv(conv) => conv.forward(one()?),
+            Layer::BatchNorm(bn) => bn.forward_t(one()?, train),
+            Layer::Relu => one()?.relu(),
+            Layer::Relu6 => one()?.clamp(0f32, 6f32),
+            Layer::MaxPool(p) => max_pool(one()?, p),
+            Layer::AvgPool(p) => avg_pool(one()?, p),
+            Layer::GlobalAvgPool => one()?.mean((2, 3)),
+            Layer::Concat => Tensor::cat(xs, 1),
+            Layer::Add => {
+                let mut sum = xs[0].clone();
+                for x in &xs[1..] {
+                    sum = (sum + *x)?;
+                }
+                Ok(sum)
+            }
+            Layer::Linear(linear) => linear.forward(one()?),
+            Layer::Dropout(p) if train && *p > 0.0 => candle_nn::ops::dropout(one()?, *p),
+            Layer::Dropout(_) => Ok(one()?.clone()),
+            Layer::Flatten => one()?.flatten_from(1),
+        }
+    }
+}
+
+impl ModuleT for ChildNet {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut values: Vec<Option<Tensor>> = vec![None; self.layers.len()];
+        values[0] = Some(xs.clone());
+        for id in 1..self.layers.len() {
+            let ins: Vec<&Tensor> = self.inputs[id]
+                .iter()
+                .map(|&i| values[i].as_ref().expect("inputs precede readers"))
+                .collect();
+            let y = self.apply(id, &ins, train)?;
+            values[id] = Some(y);
+            for &i in &self.inputs[id] {
+                if self.last_use[i] == id {
+                    values[i] = None;
+                }
+            }
+        }
+        Ok(values.pop().flatten().expect("graph has an output"))
+    }
+}

@@ -1,0 +1,151 @@
+//! The operations a child network is made of. Every architecture, searched or from the zoo,
+//! is a list of these; the child builder, the parameter/MAC counter and the code exporter all
+//! read the same list, so they cannot disagree about what a network is.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of a 2-D convolution (square kernel, symmetric padding, as in the zoo and spaces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv {
+    pub out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+    pub bias: bool,
+}
+
+impl Conv {
+    /// A bias-free convolution with stride 1 and "same" padding, the common case in cells.
+    pub fn same(out: usize, kernel: usize) -> Self {
+        Conv {
+            out,
+            kernel,
+            stride: 1,
+            padding: kernel / 2,
+            dilation: 1,
+            groups: 1,
+            bias: false,
+        }
+    }
+
+    /// Builder-style stride.
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Builder-style padding.
+    pub fn padding(mut self, padding: usize) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Builder-style groups.
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Builder-style bias.
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+}
+
+/// Settings of a max or average pooling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// torchvision's `ceil_mode`: round the output size up (GoogLeNet, SqueezeNet).
+    pub ceil: bool,
+}
+
+impl Pool {
+    /// A window of `kernel` with the given stride, no padding, floor mode.
+    pub fn new(kernel: usize, stride: usize) -> Self {
+        Pool {
+            kernel,
+            stride,
+            padding: 0,
+            ceil: false,
+        }
+    }
+
+    /// Output length along one axis of length `len`, with PyTorch's rules.
+    pub fn out_len(&self, len: usize) -> Option<usize> {
+        let padded = len + 2 * self.padding;
+        if padded < self.kernel || self.stride == 0 {
+            return None;
+        }
+        let span = padded - self.kernel;
+        let mut out = if self.ceil {
+            span.div_ceil(self.stride) + 1
+        } else {
+            span / self.stride + 1
+        };
+        // PyTorch: the last window must start inside the input or the left padding.
+        if self.ceil && (out - 1) * self.stride >= len + self.padding {
+            out -= 1;
+        }
+        Some(out)
+    }
+}
+
+/// One operation of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// The network's input image.
+    Input,
+    Conv(Conv),
+    /// Batch norm over channels, eps 1e-5, momentum 0.1 (PyTorch's defaults).
+    BatchNorm,
+    Relu,
+    Relu6,
+    MaxPool(Pool),
+    AvgPool(Pool),
+    GlobalAvgPool,
+    /// Channel-wise concatenation of all inputs.
+    Concat,
+    /// Element-wise sum of all inputs.
+    Add,
+    Linear {
+        out: usize,
+        bias: bool,
+    },
+    Dropout {
+        p: f32,
+    },
+    Flatten,
+}
+
+impl Op {
+    /// Short lower-case name for tables and generated code.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Conv(_) => "conv",
+            Op::BatchNorm => "batch_norm",
+            Op::Relu => "relu",
+            Op::Relu6 => "relu6",
+            Op::MaxPool(_) => "max_pool",
+            Op::AvgPool(_) => "avg_pool",
+            Op::GlobalAvgPool => "global_avg_pool",
+            Op::Concat => "concat",
+            Op::Add => "add",
+            Op::Linear { .. } => "linear",
+            Op::Dropout { .. } => "dropout",
+            Op::Flatten => "flatten",
+        }
+    }
+
+    /// True for ops that own parameters and therefore need a unique `VarBuilder` path.
+    pub fn has_params(&self) -> bool {
+        matches!(self, Op::Conv(_) | Op::BatchNorm | Op::Linear { .. })
+    }
+}

@@ -1,0 +1,16 @@
+//! Search spaces: the file format, its validation, the decision points and decoding.
+
+mod cells;
+pub mod decision;
+mod location;
+mod raw;
+#[allow(clippy::module_inception)]
+mod space;
+mod table;
+mod validate;
+
+pub use cells::{CellType, CellsSpace, Choices, Setting};
+pub use decision::{Decision, DecisionKind, Decisions};
+pub use raw::FORMAT_VERSION;
+pub use space::{shipped, shipped_dir, Space, SpaceBody};
+pub use table::{TableRow, TableSpace};
