@@ -5,3 +5,6 @@ mod pooling;
 
 pub use net::{ChildNet, ConvLayer};
 pub use pooling::{avg_pool, max_pool};
+
+#[cfg(test)]
+mod tests;

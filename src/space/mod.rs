@@ -14,3 +14,5 @@ pub use decision::{Decision, DecisionKind, Decisions};
 pub use raw::FORMAT_VERSION;
 pub use space::{shipped, shipped_dir, Space, SpaceBody};
 pub use table::{TableRow, TableSpace};
+#[cfg(test)]
+mod tests;
