@@ -1,1 +1,19 @@
-fn main() {}
+//! The `nas` binary: parses arguments, runs one command, prints the error chain on failure.
+
+mod cli;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code for bad input and every other error a user can act on.
+const EXIT_ERROR: i32 = 2;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(err) = args.run() {
+        eprintln!("error: {err:#}");
+        std::process::exit(EXIT_ERROR);
+    }
+}
