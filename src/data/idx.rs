@@ -3,7 +3,7 @@
 //! against the file's length so that a truncated download fails here, naming the file, instead
 //! of as a shape error deep in training.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::dataset::{SourceData, Split};
 use super::files::{check_len, data_error, find_file, read_maybe_gz};
@@ -20,30 +20,40 @@ const TRAIN_LABELS: [&str; 2] = ["train-labels-idx1-ubyte", "train-labels.idx1-u
 const TEST_IMAGES: [&str; 2] = ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"];
 const TEST_LABELS: [&str; 2] = ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"];
 
+/// One images file and its labels file, read and checked against each other.
+struct Pair {
+    images_path: PathBuf,
+    labels_path: PathBuf,
+    hw: [usize; 2],
+    split: Split,
+}
+
 /// Reads the four IDX files in `dir`; the class count is the largest training label plus one.
 pub(crate) fn read_dir(dir: &Path) -> Result<SourceData> {
-    let (train_hw, train) = read_pair(dir, &TRAIN_IMAGES, &TRAIN_LABELS)?;
-    let (test_hw, test) = read_pair(dir, &TEST_IMAGES, &TEST_LABELS)?;
-    let test_path = find_file(dir, &TEST_IMAGES)?;
-    if train_hw != test_hw {
+    let train = read_pair(dir, &TRAIN_IMAGES, &TRAIN_LABELS)?;
+    let test = read_pair(dir, &TEST_IMAGES, &TEST_LABELS)?;
+    let ([h, w], [test_h, test_w]) = (train.hw, test.hw);
+    if (h, w) != (test_h, test_w) {
         return Err(data_error(
-            &test_path,
-            format!(
-                "images are {}x{} but the training images are {}x{}",
-                test_hw[0], test_hw[1], train_hw[0], train_hw[1]
-            ),
+            &test.images_path,
+            format!("images are {test_h}x{test_w} but the training images are {h}x{w}"),
         ));
     }
-    let classes = train.labels.iter().max().map_or(0, |&m| m as usize + 1);
-    let test_labels = find_file(dir, &TEST_LABELS)?;
-    if let Some((i, &label)) = test
+    let classes = train
+        .split
+        .labels
+        .iter()
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    let out_of_range = test
+        .split
         .labels
         .iter()
         .enumerate()
-        .find(|(_, &l)| l as usize >= classes)
-    {
+        .find(|(_, &l)| l as usize >= classes);
+    if let Some((i, &label)) = out_of_range {
         return Err(data_error(
-            &test_labels,
+            &test.labels_path,
             format!(
                 "label {label} of item {i} is out of range: the training labels have {classes} classes (0..{})",
                 classes.saturating_sub(1)
@@ -51,18 +61,18 @@ pub(crate) fn read_dir(dir: &Path) -> Result<SourceData> {
         ));
     }
     Ok(SourceData {
-        input: [1, train_hw[0], train_hw[1]],
+        input: [1, h, w],
         classes,
-        train,
-        test,
+        train: train.split,
+        test: test.split,
     })
 }
 
 /// Reads one images file and its labels file, checking that their counts agree.
-fn read_pair(dir: &Path, images: &[&str], labels: &[&str]) -> Result<([usize; 2], Split)> {
+fn read_pair(dir: &Path, images: &[&str], labels: &[&str]) -> Result<Pair> {
     let images_path = find_file(dir, images)?;
     let labels_path = find_file(dir, labels)?;
-    let (n, hw, pixels) = parse_images(&images_path, &read_maybe_gz(&images_path)?)?;
+    let (n, hw, pixels) = parse_images(&images_path, read_maybe_gz(&images_path)?)?;
     let labels = parse_labels(&labels_path, &read_maybe_gz(&labels_path)?)?;
     if labels.len() != n {
         return Err(data_error(
@@ -74,7 +84,12 @@ fn read_pair(dir: &Path, images: &[&str], labels: &[&str]) -> Result<([usize; 2]
             ),
         ));
     }
-    Ok((hw, Split::new(pixels, labels)))
+    Ok(Pair {
+        images_path,
+        labels_path,
+        hw,
+        split: Split::new(pixels, labels),
+    })
 }
 
 /// The big-endian u32 at byte `offset` of the header, or a truncation error.
@@ -106,12 +121,15 @@ fn check_magic(path: &Path, bytes: &[u8], expected: u32, what: &str) -> Result<(
     Ok(())
 }
 
-/// Parses an IDX images file into (count, [rows, cols], pixels).
-pub(crate) fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, [usize; 2], Vec<u8>)> {
-    check_magic(path, bytes, IMAGES_MAGIC, "IDX images")?;
-    let n = header_u32(path, bytes, 4)? as usize;
-    let rows = header_u32(path, bytes, 8)? as usize;
-    let cols = header_u32(path, bytes, 12)? as usize;
+/// Parses an IDX images file into (count, [rows, cols], pixels), reusing its buffer.
+pub(crate) fn parse_images(
+    path: &Path,
+    mut bytes: Vec<u8>,
+) -> Result<(usize, [usize; 2], Vec<u8>)> {
+    check_magic(path, &bytes, IMAGES_MAGIC, "IDX images")?;
+    let n = header_u32(path, &bytes, 4)? as usize;
+    let rows = header_u32(path, &bytes, 8)? as usize;
+    let cols = header_u32(path, &bytes, 12)? as usize;
     if rows == 0 || cols == 0 {
         return Err(data_error(path, format!("images of size {rows}x{cols}")));
     }
@@ -124,8 +142,9 @@ pub(crate) fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, [usize; 
                 format!("implausible header: {n} images of {rows}x{cols}"),
             )
         })?;
-    check_len(path, bytes, expected, "IDX images file")?;
-    Ok((n, [rows, cols], bytes[16..].to_vec()))
+    check_len(path, &bytes, expected, "IDX images file")?;
+    bytes.drain(..16);
+    Ok((n, [rows, cols], bytes))
 }
 
 /// Parses an IDX labels file.
