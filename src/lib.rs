@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod child;
+pub mod data;
 pub mod error;
 pub mod graph;
 pub mod space;
