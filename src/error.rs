@@ -41,6 +41,22 @@ pub enum Error {
     #[error("invalid {what}: {msg}")]
     Invalid { what: String, msg: String },
 
+    /// A run folder whose database is missing, damaged, or fails to read or write.
+    #[error("run {}: {msg}", run.display())]
+    Store { run: PathBuf, msg: String },
+
+    /// A run that another holder (a search or resume in progress) has locked.
+    #[error("run {} is in use by another nas process (a search or resume is running on it); wait for it to finish or stop it, then try again", run.display())]
+    RunLocked { run: PathBuf },
+
+    /// A run written by a store schema other than the one this build reads.
+    #[error("run {} was written by schema {found}, this nas reads schema {expected}: {}", run.display(), schema_advice(*found, *expected))]
+    SchemaMismatch {
+        run: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -57,6 +73,15 @@ pub enum Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about a run whose schema version is not the one this build reads.
+fn schema_advice(found: u32, expected: u32) -> &'static str {
+    if found > expected {
+        "upgrade nas to read it"
+    } else {
+        "re-run the search with this nas, or read it with the older nas that wrote it"
+    }
+}
 
 impl Error {
     /// An `Io` error that names the file it happened on.
