@@ -6,5 +6,6 @@ pub mod child;
 pub mod error;
 pub mod graph;
 pub mod space;
+pub mod zoo;
 
 pub use error::{Error, Result};
