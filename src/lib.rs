@@ -8,5 +8,6 @@ pub mod error;
 pub mod graph;
 pub mod space;
 pub mod store;
+pub mod zoo;
 
 pub use error::{Error, Result};

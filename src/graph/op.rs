@@ -78,21 +78,26 @@ impl Pool {
 
     /// Output length along one axis of length `len`, with PyTorch's rules.
     pub fn out_len(&self, len: usize) -> Option<usize> {
-        let padded = len + 2 * self.padding;
-        if padded < self.kernel || self.stride == 0 {
+        if self.stride == 0 || self.kernel == 0 {
             return None;
         }
-        let span = padded - self.kernel;
-        let mut out = if self.ceil {
-            span.div_ceil(self.stride) + 1
-        } else {
-            span / self.stride + 1
-        };
-        // PyTorch: the last window must start inside the input or the left padding.
-        if self.ceil && (out - 1) * self.stride >= len + self.padding {
+        let (len_i, pad, k, s) = (
+            len as i64,
+            self.padding as i64,
+            self.kernel as i64,
+            self.stride as i64,
+        );
+        // PyTorch's pooling_output_shape: C integer division, then the ceil-mode correction.
+        let span = len_i + 2 * pad - k + if self.ceil { s - 1 } else { 0 };
+        if span < 0 && !(self.ceil && span + s > 0) {
+            return None;
+        }
+        let mut out = span / s + 1;
+        // The last window must start inside the input or the left padding.
+        if self.ceil && (out - 1) * s >= len_i + pad {
             out -= 1;
         }
-        Some(out)
+        (out >= 1).then_some(out as usize)
     }
 }
 
