@@ -1,8 +1,10 @@
 //! The command line: clap definitions and the dispatch to one library call per command.
 //! Everything here renders; nothing here decides.
 
+mod shape;
 mod space;
 mod table;
+mod zoo;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,6 +22,9 @@ enum Command {
     /// Search spaces: list, show, sample.
     #[command(subcommand)]
     Space(space::SpaceCommand),
+    /// The classic architectures: list, show.
+    #[command(subcommand)]
+    Zoo(zoo::ZooCommand),
 }
 
 impl Cli {
@@ -27,6 +32,7 @@ impl Cli {
     pub fn run(self) -> Result<()> {
         match self.command {
             Command::Space(cmd) => space::run(cmd),
+            Command::Zoo(cmd) => zoo::run(cmd),
         }
     }
 }
