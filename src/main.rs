@@ -12,8 +12,12 @@ const EXIT_ERROR: i32 = 2;
 
 fn main() {
     let args = cli::Cli::parse();
-    if let Err(err) = args.run() {
-        eprintln!("error: {err:#}");
-        std::process::exit(EXIT_ERROR);
+    match args.run() {
+        Ok(cli::Exit::Ok) => {}
+        Ok(cli::Exit::Interrupted) => std::process::exit(cli::EXIT_INTERRUPTED),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(EXIT_ERROR);
+        }
     }
 }

@@ -1,0 +1,97 @@
+//! `nas runs` and `nas show RUN`: the stored history, read back after the search has ended.
+
+use anyhow::Result;
+use nas::search::run_dir;
+use nas::store::{list_runs, Candidate, RunStore, Status};
+use serde_json::json;
+
+use super::table::{print_json, render, thousands};
+
+/// `nas runs`: every run under runs/ with its space, strategy, samples and best reward.
+pub fn list(json: bool) -> Result<()> {
+    let runs = list_runs(std::path::Path::new("runs"))?;
+    if json {
+        return print_json(&runs);
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.space_name.clone().unwrap_or_else(|| "-".into()),
+                r.strategy.clone().unwrap_or_else(|| "-".into()),
+                r.samples.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                r.best_reward.map(|b| format!("{b:.4}")).unwrap_or_else(|| "-".into()),
+                r.error.clone().map(|e| format!("{} ({e})", r.status)).unwrap_or_else(|| r.status.clone()),
+            ]
+        })
+        .collect();
+    print!("{}", render(&["RUN", "SPACE", "STRATEGY", "SAMPLES", "BEST", "STATUS"], &rows));
+    Ok(())
+}
+
+/// `nas show RUN`: settings and candidates, best first.
+pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
+    let store = RunStore::open(&run_dir(run))?;
+    let meta = store.meta()?;
+    let mut candidates = store.candidates()?;
+    sort_best_first(&mut candidates);
+    if let Some(k) = top {
+        candidates.truncate(k);
+    }
+    if json {
+        return print_json(&json!({
+            "run": {"path": store.path(), "space": meta.space_name, "settings": meta.settings,
+                    "created_at": meta.created_at, "nas_version": meta.nas_version,
+                    "status": store.meta_value("status")?, "samples": store.len()},
+            "candidates": candidates,
+        }));
+    }
+    println!("run {} (space {}, created {})", store.path().display(), meta.space_name, meta.created_at);
+    println!("settings: {}", serde_json::to_string(&meta.settings)?);
+    print!("{}", top_table(&candidates, candidates.len()));
+    Ok(())
+}
+
+/// Completed candidates by reward, then the rest by id.
+pub fn sort_best_first(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| {
+        let rank = |c: &Candidate| c.status == Status::Completed;
+        rank(b).cmp(&rank(a)).then(b.reward.total_cmp(&a.reward)).then(a.id.cmp(&b.id))
+    });
+}
+
+/// The best `k` candidates as a table.
+pub fn top_table(candidates: &[Candidate], k: usize) -> String {
+    let mut sorted = candidates.to_vec();
+    sort_best_first(&mut sorted);
+    let rows: Vec<Vec<String>> = sorted
+        .iter()
+        .take(k)
+        .map(|c| {
+            let (arch, metrics) = match serde_json::from_value::<nas::arch::Architecture>(c.arch.clone()) {
+                Ok(a) => (a.summary(), String::new()),
+                // table candidates: their key, and every other column of the table
+                Err(_) => {
+                    let m: Vec<String> = c.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    (c.hash.clone(), m.join(" "))
+                }
+            };
+            let note = match (&c.reason, c.duplicate_of) {
+                (_, Some(d)) => format!("(same as #{d})"),
+                (Some(r), _) => format!("({r})"),
+                _ => metrics,
+            };
+            vec![
+                c.id.to_string(),
+                c.status.as_str().to_string(),
+                format!("{:.4}", c.reward),
+                c.metrics.get("val_acc").map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "-".into()),
+                thousands(c.params),
+                thousands(c.macs),
+                format!("{arch} {note}").trim().to_string(),
+            ]
+        })
+        .collect();
+    render(&["ID", "STATUS", "REWARD", "VAL_ACC", "PARAMS", "MACS", "ARCHITECTURE"], &rows)
+}

@@ -1,0 +1,126 @@
+//! Settings of a search: everything that decides which candidates are tried and how they are
+//! trained. They are stored with the run, so a resumed search cannot silently change them.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::strategy::{StrategyConfig, StrategyKind};
+use crate::train::TrainConfig;
+
+/// Exponent of the MnasNet-style soft objective `acc * (params / target)^w`.
+pub const SOFT_OBJECTIVE_EXPONENT: f64 = -0.07;
+
+/// A search's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The space as the user named it (shipped name or path).
+    pub space: String,
+    /// The file the space was read from (table files are found relative to it).
+    pub space_path: PathBuf,
+    pub strategy: StrategyKind,
+    pub strategy_config: StrategyConfig,
+    /// Candidates to evaluate in all (trained, failed, rejected and duplicates).
+    pub samples: usize,
+    /// Candidates per strategy update (M).
+    pub batch: usize,
+    /// Children trained in parallel.
+    pub workers: usize,
+    /// Threads each worker's child uses (0: share the cores evenly).
+    pub threads_per_worker: usize,
+    /// Devices, e.g. `cpu` or `cuda:0,cuda:1`.
+    pub device: String,
+    /// The data set (`mnist`, `idx:DIR`, `cifar10:DIR`, `folder:DIR`, `synthetic`).
+    pub dataset: String,
+    pub train_size: Option<usize>,
+    pub val_size: Option<usize>,
+    pub train: TrainConfig,
+    pub seed: u64,
+    /// Hard limits: larger architectures are rejected before training.
+    pub max_params: Option<u64>,
+    pub max_macs: Option<u64>,
+    /// Soft objective: reward = accuracy * (params / target)^-0.07.
+    pub target_params: Option<u64>,
+    /// Trained weights kept for the best this many candidates (for export).
+    pub keep_top: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        let train = TrainConfig { epochs: 1, ..TrainConfig::default() };
+        SearchConfig {
+            space: "resnet-cells".into(),
+            space_path: PathBuf::new(),
+            strategy: StrategyKind::Reinforce,
+            strategy_config: StrategyConfig::default(),
+            samples: 12,
+            batch: 4,
+            workers: 1,
+            threads_per_worker: 0,
+            device: "cpu".into(),
+            dataset: "mnist".into(),
+            train_size: Some(3000),
+            val_size: Some(1000),
+            train,
+            seed: 0,
+            max_params: None,
+            max_macs: None,
+            target_params: None,
+            keep_top: 5,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Checks values that no type can: counts at least one, limits positive.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |what: &str, v: usize| {
+            if v == 0 {
+                Err(Error::invalid(what, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("--samples", self.samples)?;
+        positive("--batch", self.batch)?;
+        positive("--workers", self.workers)?;
+        positive("--epochs", self.train.epochs)?;
+        for (what, v) in [
+            ("--max-params", self.max_params),
+            ("--max-macs", self.max_macs),
+            ("--target-params", self.target_params),
+        ] {
+            if v == Some(0) {
+                return Err(Error::invalid(what, "must be at least 1"));
+            }
+        }
+        self.strategy_config.controller.validate()
+    }
+
+    /// The reward of a trained candidate with validation accuracy `acc` and `params` parameters.
+    pub fn reward(&self, acc: f64, params: u64) -> f64 {
+        match self.target_params {
+            Some(target) => acc * (params as f64 / target as f64).powf(SOFT_OBJECTIVE_EXPONENT),
+            None => acc,
+        }
+    }
+
+    /// Why an architecture of this size is rejected before training, if it is.
+    pub fn rejection(&self, params: u64, macs: u64) -> Option<String> {
+        if let Some(max) = self.max_params.filter(|&m| params > m) {
+            return Some(format!("{params} parameters exceed --max-params {max}"));
+        }
+        if let Some(max) = self.max_macs.filter(|&m| macs > m) {
+            return Some(format!("{macs} MACs exceed --max-macs {max}"));
+        }
+        None
+    }
+
+    /// The training seed of candidate `id`: fixed by the run's seed and the id alone, so a
+    /// candidate retrained after a crash is trained exactly as it would have been.
+    pub fn candidate_seed(&self, id: u64) -> u64 {
+        self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ id.wrapping_mul(0xD1B5_4A32_D192_ED03)
+    }
+}

@@ -1,0 +1,42 @@
+//! What a search reports while it runs. The library never prints: the CLI turns these events
+//! into progress bars or JSON lines.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::store::Candidate;
+use crate::train::TrainEvent;
+
+/// One thing that happened in a search.
+#[derive(Clone, Debug)]
+pub enum SearchEvent {
+    /// The search (new or resumed) is about to evaluate candidates.
+    Started { run: PathBuf, samples: usize, done: usize, resumed: bool, workers: usize },
+    /// A worker started training candidate `id`.
+    CandidateStarted { id: u64, worker: usize, summary: String },
+    /// Progress of candidate `id`'s training.
+    Training { id: u64, worker: usize, event: TrainEvent },
+    /// A candidate's record is durable in the store.
+    CandidateFinished { candidate: Box<Candidate>, done: usize, best: Option<(u64, f64)> },
+    /// The strategy was updated and checkpointed after `step` batches.
+    Updated { step: u64 },
+    /// The stop flag was seen; running children finish their batch and the search ends.
+    Stopping,
+}
+
+/// How a search ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub run: PathBuf,
+    pub best_id: Option<u64>,
+    pub best_reward: Option<f64>,
+    /// Candidates recorded in the run.
+    pub samples: usize,
+    /// Wall time of this invocation.
+    pub seconds: f64,
+    /// Time spent in the strategy (ask, tell, checkpoint serialisation).
+    pub strategy_seconds: f64,
+    /// True when the search stopped early (Ctrl-C) and can be resumed.
+    pub interrupted: bool,
+}
