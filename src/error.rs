@@ -41,6 +41,10 @@ pub enum Error {
     #[error("invalid {what}: {msg}")]
     Invalid { what: String, msg: String },
 
+    /// A saved state (controller, strategy) that does not fit what is asked to restore it.
+    #[error("{what} checkpoint: {msg}")]
+    Checkpoint { what: String, msg: String },
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
