@@ -56,6 +56,9 @@ pub enum Error {
         found: u32,
         expected: u32,
     },
+    /// A saved state (controller, strategy) that does not fit what is asked to restore it.
+    #[error("{what} checkpoint: {msg}")]
+    Checkpoint { what: String, msg: String },
 
     #[error("{}: {source}", path.display())]
     Io {

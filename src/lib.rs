@@ -3,11 +3,14 @@
 
 pub mod arch;
 pub mod child;
+pub mod controller;
 pub mod data;
 pub mod error;
 pub mod graph;
+// pub mod search; (enabled once the pool lands)
 pub mod space;
 pub mod store;
+pub mod strategy;
 pub mod zoo;
 
 pub use error::{Error, Result};

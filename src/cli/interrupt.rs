@@ -23,7 +23,9 @@ pub fn install() -> Result<Arc<AtomicBool>> {
             eprintln!("\nsecond interrupt: exiting now; the run can still be resumed");
             std::process::exit(EXIT_INTERRUPTED);
         }
-        eprintln!("\ninterrupt: finishing the running batches, then stopping (Ctrl-C again to exit now)");
+        eprintln!(
+            "\ninterrupt: finishing the running batches, then stopping (Ctrl-C again to exit now)"
+        );
     })?;
     let _ = STOP.set(stop.clone());
     Ok(stop)
