@@ -7,10 +7,12 @@ pub mod controller;
 pub mod data;
 pub mod error;
 pub mod graph;
-// pub mod search; (enabled once the pool lands)
+pub mod pool;
+pub mod search;
 pub mod space;
 pub mod store;
 pub mod strategy;
+pub mod train;
 pub mod zoo;
 
 pub use error::{Error, Result};

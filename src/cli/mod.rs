@@ -2,6 +2,8 @@
 //! Everything here renders; nothing here decides.
 
 mod interrupt;
+mod runs;
+mod search;
 mod shape;
 mod space;
 mod table;
@@ -22,6 +24,23 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Search for an architecture (the main job), or resume an interrupted search.
+    Search(Box<search::SearchArgs>),
+    /// The runs under runs/: space, strategy, samples done, best reward.
+    Runs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's settings and its candidates, best first.
+    Show {
+        /// Run name (under runs/) or path.
+        run: String,
+        /// Only the best K candidates.
+        #[arg(long)]
+        top: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Search spaces: list, show, sample.
     #[command(subcommand)]
     Space(space::SpaceCommand),
@@ -40,6 +59,15 @@ impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> Result<Exit> {
         match self.command {
+            Command::Search(args) => {
+                return Ok(if search::run(*args)? {
+                    Exit::Interrupted
+                } else {
+                    Exit::Ok
+                });
+            }
+            Command::Runs { json } => runs::list(json)?,
+            Command::Show { run, top, json } => runs::show(&run, top, json)?,
             Command::Space(cmd) => space::run(cmd)?,
             Command::Zoo(cmd) => zoo::run(cmd)?,
         }

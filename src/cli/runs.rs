@@ -20,13 +20,26 @@ pub fn list(json: bool) -> Result<()> {
                 r.name.clone(),
                 r.space_name.clone().unwrap_or_else(|| "-".into()),
                 r.strategy.clone().unwrap_or_else(|| "-".into()),
-                r.samples.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-                r.best_reward.map(|b| format!("{b:.4}")).unwrap_or_else(|| "-".into()),
-                r.error.clone().map(|e| format!("{} ({e})", r.status)).unwrap_or_else(|| r.status.clone()),
+                r.samples
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.best_reward
+                    .map(|b| format!("{b:.4}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.error
+                    .clone()
+                    .map(|e| format!("{} ({e})", r.status))
+                    .unwrap_or_else(|| r.status.clone()),
             ]
         })
         .collect();
-    print!("{}", render(&["RUN", "SPACE", "STRATEGY", "SAMPLES", "BEST", "STATUS"], &rows));
+    print!(
+        "{}",
+        render(
+            &["RUN", "SPACE", "STRATEGY", "SAMPLES", "BEST", "STATUS"],
+            &rows
+        )
+    );
     Ok(())
 }
 
@@ -47,7 +60,12 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
             "candidates": candidates,
         }));
     }
-    println!("run {} (space {}, created {})", store.path().display(), meta.space_name, meta.created_at);
+    println!(
+        "run {} (space {}, created {})",
+        store.path().display(),
+        meta.space_name,
+        meta.created_at
+    );
     println!("settings: {}", serde_json::to_string(&meta.settings)?);
     print!("{}", top_table(&candidates, candidates.len()));
     Ok(())
@@ -57,7 +75,10 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
 pub fn sort_best_first(candidates: &mut [Candidate]) {
     candidates.sort_by(|a, b| {
         let rank = |c: &Candidate| c.status == Status::Completed;
-        rank(b).cmp(&rank(a)).then(b.reward.total_cmp(&a.reward)).then(a.id.cmp(&b.id))
+        rank(b)
+            .cmp(&rank(a))
+            .then(b.reward.total_cmp(&a.reward))
+            .then(a.id.cmp(&b.id))
     });
 }
 
@@ -69,14 +90,16 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
         .iter()
         .take(k)
         .map(|c| {
-            let (arch, metrics) = match serde_json::from_value::<nas::arch::Architecture>(c.arch.clone()) {
-                Ok(a) => (a.summary(), String::new()),
-                // table candidates: their key, and every other column of the table
-                Err(_) => {
-                    let m: Vec<String> = c.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    (c.hash.clone(), m.join(" "))
-                }
-            };
+            let (arch, metrics) =
+                match serde_json::from_value::<nas::arch::Architecture>(c.arch.clone()) {
+                    Ok(a) => (a.summary(), String::new()),
+                    // table candidates: their key, and every other column of the table
+                    Err(_) => {
+                        let m: Vec<String> =
+                            c.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        (c.hash.clone(), m.join(" "))
+                    }
+                };
             let note = match (&c.reason, c.duplicate_of) {
                 (_, Some(d)) => format!("(same as #{d})"),
                 (Some(r), _) => format!("({r})"),
@@ -86,12 +109,26 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
                 c.id.to_string(),
                 c.status.as_str().to_string(),
                 format!("{:.4}", c.reward),
-                c.metrics.get("val_acc").map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "-".into()),
+                c.metrics
+                    .get("val_acc")
+                    .map(|v| format!("{:.2}%", v * 100.0))
+                    .unwrap_or_else(|| "-".into()),
                 thousands(c.params),
                 thousands(c.macs),
                 format!("{arch} {note}").trim().to_string(),
             ]
         })
         .collect();
-    render(&["ID", "STATUS", "REWARD", "VAL_ACC", "PARAMS", "MACS", "ARCHITECTURE"], &rows)
+    render(
+        &[
+            "ID",
+            "STATUS",
+            "REWARD",
+            "VAL_ACC",
+            "PARAMS",
+            "MACS",
+            "ARCHITECTURE",
+        ],
+        &rows,
+    )
 }

@@ -2,8 +2,6 @@
 //! lines with `--json`.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -88,7 +86,12 @@ pub struct SearchArgs {
 
 impl SearchArgs {
     fn config(&self, space: &str) -> SearchConfig {
-        let mut cfg = SearchConfig { space: space.to_string(), strategy: self.strategy, seed: self.seed, ..SearchConfig::default() };
+        let mut cfg = SearchConfig {
+            space: space.to_string(),
+            strategy: self.strategy,
+            seed: self.seed,
+            ..SearchConfig::default()
+        };
         set(&mut cfg.samples, self.samples);
         set(&mut cfg.batch, self.batch);
         set(&mut cfg.workers, self.workers);
@@ -131,7 +134,10 @@ pub fn run(args: SearchArgs) -> Result<bool> {
         None => {
             let space = args.space.clone().unwrap_or_default();
             let cfg = args.config(&space);
-            let name = args.run.clone().unwrap_or_else(|| search::default_run_name(space_stem(&space), cfg.seed));
+            let name = args
+                .run
+                .clone()
+                .unwrap_or_else(|| search::default_run_name(space_stem(&space), cfg.seed));
             let dir = search::run_dir(&name);
             search::start(&dir, cfg, stop, &mut |e| view.on(e))?
         }
@@ -141,7 +147,10 @@ pub fn run(args: SearchArgs) -> Result<bool> {
 }
 
 fn space_stem(space: &str) -> &str {
-    std::path::Path::new(space).file_stem().and_then(|s| s.to_str()).unwrap_or("search")
+    std::path::Path::new(space)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("search")
 }
 
 /// Renders search events: bars on stderr, or JSON lines on stdout.
@@ -154,20 +163,39 @@ struct View {
 
 impl View {
     fn new(json: bool) -> View {
-        View { json, multi: MultiProgress::new(), main: None, workers: vec![] }
+        View {
+            json,
+            multi: MultiProgress::new(),
+            main: None,
+            workers: vec![],
+        }
     }
 
     fn on(&mut self, event: SearchEvent) {
         match event {
-            SearchEvent::Started { run, samples, done, resumed, workers } => self.started(run, samples, done, resumed, workers),
-            SearchEvent::CandidateStarted { id, worker, summary } => {
+            SearchEvent::Started {
+                run,
+                samples,
+                done,
+                resumed,
+                workers,
+            } => self.started(run, samples, done, resumed, workers),
+            SearchEvent::CandidateStarted {
+                id,
+                worker,
+                summary,
+            } => {
                 if let Some(bar) = self.workers.get(worker) {
                     bar.set_prefix(format!("worker {worker}: #{id}"));
                     bar.set_message(summary);
                 }
             }
             SearchEvent::Training { id, worker, event } => self.training(id, worker, event),
-            SearchEvent::CandidateFinished { candidate, done, best } => self.finished(&candidate, done, best),
+            SearchEvent::CandidateFinished {
+                candidate,
+                done,
+                best,
+            } => self.finished(&candidate, done, best),
             SearchEvent::Updated { .. } => {}
             SearchEvent::Stopping => {
                 if let Some(main) = &self.main {
@@ -177,16 +205,28 @@ impl View {
         }
     }
 
-    fn started(&mut self, run: PathBuf, samples: usize, done: usize, resumed: bool, workers: usize) {
+    fn started(
+        &mut self,
+        run: PathBuf,
+        samples: usize,
+        done: usize,
+        resumed: bool,
+        workers: usize,
+    ) {
         if self.json {
             return;
         }
         let verb = if resumed { "resuming" } else { "searching" };
-        let _ = self.multi.println(format!("{verb}: run {} ({done} of {samples} candidates done)", run.display()));
+        let _ = self.multi.println(format!(
+            "{verb}: run {} ({done} of {samples} candidates done)",
+            run.display()
+        ));
         let main = self.multi.add(ProgressBar::new(samples as u64));
         main.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} candidates  best {msg}  [{elapsed_precise}, eta {eta}]")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} candidates  best {msg}  [{elapsed_precise}, eta {eta}]",
+            )
+            .expect("valid template"),
         );
         main.set_position(done as u64);
         main.set_message("-");
@@ -194,14 +234,18 @@ impl View {
         self.main = Some(main);
         for w in 0..workers {
             let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("  {prefix} {wide_msg}").expect("valid template"));
+            bar.set_style(
+                ProgressStyle::with_template("  {prefix} {wide_msg}").expect("valid template"),
+            );
             bar.set_prefix(format!("worker {w}: idle"));
             self.workers.push(bar);
         }
     }
 
     fn training(&mut self, id: u64, worker: usize, event: TrainEvent) {
-        let Some(bar) = self.workers.get(worker) else { return };
+        let Some(bar) = self.workers.get(worker) else {
+            return;
+        };
         match event {
             TrainEvent::Batch { epoch, batch, batches, loss, images_per_second } => bar.set_prefix(format!(
                 "worker {worker}: #{id} epoch {epoch} batch {batch}/{batches} loss {loss:.3} {images_per_second:.0} img/s"
@@ -215,7 +259,10 @@ impl View {
 
     fn finished(&mut self, c: &Candidate, done: usize, best: Option<(u64, f64)>) {
         if self.json {
-            println!("{}", json!({"id": c.id, "hash": c.hash, "status": c.status, "reward": c.reward, "metrics": c.metrics}));
+            println!(
+                "{}",
+                json!({"id": c.id, "hash": c.hash, "status": c.status, "reward": c.reward, "metrics": c.metrics})
+            );
             return;
         }
         if let Some(main) = &self.main {
@@ -244,7 +291,11 @@ impl View {
         }
         let store = RunStore::open(&summary.run)?;
         print!("{}", top_table(&store.candidates()?, 10));
-        let share = if summary.seconds > 0.0 { 100.0 * summary.strategy_seconds / summary.seconds } else { 0.0 };
+        let share = if summary.seconds > 0.0 {
+            100.0 * summary.strategy_seconds / summary.seconds
+        } else {
+            0.0
+        };
         println!(
             "{} candidates in {}; {:.1}s wall time, strategy {:.2}s ({share:.1}%)",
             summary.samples,
@@ -253,7 +304,10 @@ impl View {
             summary.strategy_seconds
         );
         if summary.interrupted {
-            eprintln!("interrupted: resume with `nas search --resume {}`", summary.run.display());
+            eprintln!(
+                "interrupted: resume with `nas search --resume {}`",
+                summary.run.display()
+            );
         }
         Ok(())
     }

@@ -16,7 +16,10 @@ pub enum Prepared {
     /// duplicate of a stored candidate).
     Done(Candidate),
     /// Needs training.
-    Train { graph: Box<Graph>, candidate: Candidate },
+    Train {
+        graph: Box<Graph>,
+        candidate: Candidate,
+    },
 }
 
 /// A candidate record with nothing measured yet.
@@ -76,7 +79,10 @@ pub fn prepare(
         c.reason = Some(reason);
         return Ok(Prepared::Done(c));
     }
-    Ok(Prepared::Train { graph: Box::new(graph), candidate: c })
+    Ok(Prepared::Train {
+        graph: Box::new(graph),
+        candidate: c,
+    })
 }
 
 fn from_table(mut c: Candidate, table: &TableSpace, decisions: &Decisions) -> Candidate {
@@ -91,7 +97,11 @@ fn from_table(mut c: Candidate, table: &TableSpace, decisions: &Decisions) -> Ca
             c.params = row.metrics.get("params").map(|p| *p as u64).unwrap_or(0);
         }
         None => {
-            c.reason = Some(format!("key `{}` is not in the table {}", c.hash, table.table.display()));
+            c.reason = Some(format!(
+                "key `{}` is not in the table {}",
+                c.hash,
+                table.table.display()
+            ));
         }
     }
     c

@@ -49,7 +49,10 @@ pub struct SearchConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        let train = TrainConfig { epochs: 1, ..TrainConfig::default() };
+        let train = TrainConfig {
+            epochs: 1,
+            ..TrainConfig::default()
+        };
         SearchConfig {
             space: "resnet-cells".into(),
             space_path: PathBuf::new(),

@@ -12,13 +12,31 @@ use crate::train::TrainEvent;
 #[derive(Clone, Debug)]
 pub enum SearchEvent {
     /// The search (new or resumed) is about to evaluate candidates.
-    Started { run: PathBuf, samples: usize, done: usize, resumed: bool, workers: usize },
+    Started {
+        run: PathBuf,
+        samples: usize,
+        done: usize,
+        resumed: bool,
+        workers: usize,
+    },
     /// A worker started training candidate `id`.
-    CandidateStarted { id: u64, worker: usize, summary: String },
+    CandidateStarted {
+        id: u64,
+        worker: usize,
+        summary: String,
+    },
     /// Progress of candidate `id`'s training.
-    Training { id: u64, worker: usize, event: TrainEvent },
+    Training {
+        id: u64,
+        worker: usize,
+        event: TrainEvent,
+    },
     /// A candidate's record is durable in the store.
-    CandidateFinished { candidate: Box<Candidate>, done: usize, best: Option<(u64, f64)> },
+    CandidateFinished {
+        candidate: Box<Candidate>,
+        done: usize,
+        best: Option<(u64, f64)>,
+    },
     /// The strategy was updated and checkpointed after `step` batches.
     Updated { step: u64 },
     /// The stop flag was seen; running children finish their batch and the search ends.

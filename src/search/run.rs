@@ -65,10 +65,11 @@ pub fn create(dir: &Path, cfg: &SearchConfig, space: &Space) -> Result<RunStore>
 pub fn open(dir: &Path, force: bool) -> Result<(RunStore, SearchConfig, Space)> {
     let store = RunStore::open(dir)?;
     let meta = store.meta()?;
-    let cfg: SearchConfig = serde_json::from_value(meta.settings.clone()).map_err(|e| Error::Store {
-        run: dir.to_path_buf(),
-        msg: format!("stored settings do not parse ({e}); the run is damaged"),
-    })?;
+    let cfg: SearchConfig =
+        serde_json::from_value(meta.settings.clone()).map_err(|e| Error::Store {
+            run: dir.to_path_buf(),
+            msg: format!("stored settings do not parse ({e}); the run is damaged"),
+        })?;
     if !force {
         check_space_unchanged(dir, &cfg.space_path, &meta.space_text)?;
     }

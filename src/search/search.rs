@@ -33,7 +33,12 @@ pub fn start(
     let space = Space::load(&cfg.space)?;
     cfg.space_path = space.path.clone();
     let (space, data) = with_data(&cfg, space)?;
-    let strategy = strategy::build(cfg.strategy, space.decisions(), &cfg.strategy_config, cfg.seed)?;
+    let strategy = strategy::build(
+        cfg.strategy,
+        space.decisions(),
+        &cfg.strategy_config,
+        cfg.seed,
+    )?;
     let store = run::create(dir, &cfg, &space)?;
     Search::new(store, cfg, space, data, strategy, 0, stop)?.run(events, false)
 }
@@ -50,9 +55,22 @@ pub fn resume(
     let (step, strategy) = match store.last_checkpoint()? {
         Some((step, bytes)) => (
             step,
-            strategy::restore(cfg.strategy, space.decisions(), &cfg.strategy_config, &bytes)?,
+            strategy::restore(
+                cfg.strategy,
+                space.decisions(),
+                &cfg.strategy_config,
+                &bytes,
+            )?,
         ),
-        None => (0, strategy::build(cfg.strategy, space.decisions(), &cfg.strategy_config, cfg.seed)?),
+        None => (
+            0,
+            strategy::build(
+                cfg.strategy,
+                space.decisions(),
+                &cfg.strategy_config,
+                cfg.seed,
+            )?,
+        ),
     };
     Search::new(store, cfg, space, data, strategy, step, stop)?.run(events, true)
 }
@@ -171,7 +189,11 @@ impl Search {
                 break;
             }
         }
-        let status = if interrupted { "interrupted" } else { "finished" };
+        let status = if interrupted {
+            "interrupted"
+        } else {
+            "finished"
+        };
         self.store.set_meta_value("status", status)?;
         Ok(Summary {
             run: self.store.path().to_path_buf(),
@@ -201,24 +223,43 @@ impl Search {
                 rewards[i] = Some(done.reward); // recorded before an interruption
                 continue;
             }
-            match candidate::prepare(&self.cfg, &self.space, &self.store, id, self.step, decisions)? {
+            match candidate::prepare(
+                &self.cfg,
+                &self.space,
+                &self.store,
+                id,
+                self.step,
+                decisions,
+            )? {
                 Prepared::Done(c) => rewards[i] = Some(self.record(c, None, events)?),
-                Prepared::Train { graph, mut candidate } => {
+                Prepared::Train {
+                    graph,
+                    mut candidate,
+                } => {
                     if training_hash.contains_key(&candidate.hash) {
-                        waiting.entry(candidate.hash.clone()).or_default().push((i, candidate));
+                        waiting
+                            .entry(candidate.hash.clone())
+                            .or_default()
+                            .push((i, candidate));
                         continue;
                     }
                     training_hash.insert(candidate.hash.clone(), id);
                     candidate.started_at = Some(now());
                     let seed = self.cfg.candidate_seed(id);
-                    self.pool().submit(Job { id, graph: *graph, seed })?;
+                    self.pool().submit(Job {
+                        id,
+                        graph: *graph,
+                        seed,
+                    })?;
                     training.insert(id, (i, candidate));
                 }
             }
         }
         let mut stopped = false;
         while !training.is_empty() {
-            let Some(message) = self.pool().recv() else { break };
+            let Some(message) = self.pool().recv() else {
+                break;
+            };
             match message {
                 PoolMessage::Event(event) => {
                     if let Some(e) = translate(event, &training) {
@@ -226,7 +267,9 @@ impl Search {
                     }
                 }
                 PoolMessage::Done(result) => {
-                    let Some((i, mut c)) = training.remove(&result.id) else { continue };
+                    let Some((i, mut c)) = training.remove(&result.id) else {
+                        continue;
+                    };
                     c.finished_at = Some(now());
                     let c = match result.outcome {
                         Outcome::Completed(m) => candidate::completed(&self.cfg, c, &m),
@@ -239,7 +282,11 @@ impl Search {
                     let original = c.clone();
                     rewards[i] = Some(self.record(c, result.weights, events)?);
                     for (j, dup) in waiting.remove(&original.hash).unwrap_or_default() {
-                        rewards[j] = Some(self.record(candidate::duplicate(dup, &original), None, events)?);
+                        rewards[j] = Some(self.record(
+                            candidate::duplicate(dup, &original),
+                            None,
+                            events,
+                        )?);
                     }
                 }
             }
@@ -248,8 +295,10 @@ impl Search {
             events(SearchEvent::Stopping);
             return Ok(false);
         }
-        let results: Vec<(Decisions, f64)> =
-            asks.into_iter().zip(rewards.into_iter().map(|r| r.unwrap_or(0.0))).collect();
+        let results: Vec<(Decisions, f64)> = asks
+            .into_iter()
+            .zip(rewards.into_iter().map(|r| r.unwrap_or(0.0)))
+            .collect();
         let timer = Instant::now();
         self.strategy.tell(&results)?;
         let checkpoint = self.strategy.checkpoint()?;
@@ -274,7 +323,8 @@ impl Search {
     ) -> Result<f64> {
         let keep = c.status == Status::Completed
             && self.cfg.keep_top > 0
-            && (self.kept.len() < self.cfg.keep_top || self.kept.iter().any(|&(r, _)| c.reward > r));
+            && (self.kept.len() < self.cfg.keep_top
+                || self.kept.iter().any(|&(r, _)| c.reward > r));
         if let (true, Some(w)) = (keep, weights) {
             self.store.put_weights(c.id, &w)?;
             self.kept.push((c.reward, c.id));
@@ -296,8 +346,12 @@ impl Search {
     }
 
     fn evict_worst(&mut self) -> Result<()> {
-        let worst = (0..self.kept.len())
-            .min_by(|&a, &b| self.kept[a].0.total_cmp(&self.kept[b].0).then(self.kept[b].1.cmp(&self.kept[a].1)));
+        let worst = (0..self.kept.len()).min_by(|&a, &b| {
+            self.kept[a]
+                .0
+                .total_cmp(&self.kept[b].0)
+                .then(self.kept[b].1.cmp(&self.kept[a].1))
+        });
         if let Some(i) = worst {
             let (_, id) = self.kept.swap_remove(i);
             self.store.delete_weights(id)?;
@@ -315,7 +369,11 @@ fn translate(event: PoolEvent, training: &HashMap<u64, (usize, Candidate)>) -> O
                 .and_then(|(_, c)| serde_json::from_value::<Architecture>(c.arch.clone()).ok())
                 .map(|a| a.summary())
                 .unwrap_or_default();
-            Some(SearchEvent::CandidateStarted { id, worker, summary })
+            Some(SearchEvent::CandidateStarted {
+                id,
+                worker,
+                summary,
+            })
         }
         PoolEvent::Train { worker, id, event } => Some(SearchEvent::Training { id, worker, event }),
         PoolEvent::Finished { .. } => None,

@@ -1,0 +1,257 @@
+//! The search end to end through the binary: table spaces (no training), limits and
+//! de-duplication (no training either), and a short real search on the synthetic data set.
+
+mod common;
+
+use common::{json_lines, nas, ok, scratch};
+
+fn table_search(
+    dir: &std::path::Path,
+    run: &str,
+    strategy: &str,
+    seed: u64,
+    samples: usize,
+) -> Vec<serde_json::Value> {
+    let out = ok(nas(dir)
+        .args(["search", "--space", "toy-table", "--json", "--batch", "8"])
+        .args([
+            "--strategy",
+            strategy,
+            "--seed",
+            &seed.to_string(),
+            "--samples",
+            &samples.to_string(),
+            "--run",
+            run,
+        ]));
+    json_lines(&out)
+}
+
+#[test]
+fn a_table_search_prints_one_line_per_candidate_and_a_summary() {
+    let dir = scratch();
+    let lines = table_search(dir.path(), "t1", "reinforce", 1, 40);
+    assert_eq!(lines.len(), 41);
+    for (i, line) in lines[..40].iter().enumerate() {
+        assert_eq!(line["id"], i as u64);
+        assert_eq!(line["status"], "completed");
+        assert!(line["reward"].as_f64().unwrap() > 0.5);
+        assert!(
+            line["metrics"]["params"].as_f64().is_some(),
+            "other table columns are metrics"
+        );
+    }
+    let summary = &lines[40];
+    assert_eq!(summary["samples"], 40);
+    let best = summary["best_reward"].as_f64().unwrap();
+    let max = lines[..40]
+        .iter()
+        .map(|l| l["reward"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(best, max);
+    // the run is readable after the process has ended
+    let show = ok(nas(dir.path()).args(["show", "t1", "--json"]));
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["candidates"].as_array().unwrap().len(), 40);
+    assert_eq!(
+        shown["candidates"][0]["reward"].as_f64().unwrap(),
+        best,
+        "best first"
+    );
+    let runs = ok(nas(dir.path()).args(["runs", "--json"]));
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["name"], "t1");
+    assert_eq!(runs[0]["samples"], 40);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_search_for_every_strategy() {
+    let dir = scratch();
+    for strategy in ["reinforce", "random", "evolution"] {
+        let a = table_search(dir.path(), &format!("{strategy}-a"), strategy, 5, 48);
+        let b = table_search(dir.path(), &format!("{strategy}-b"), strategy, 5, 48);
+        let keys = |v: &[serde_json::Value]| {
+            v[..48]
+                .iter()
+                .map(|l| l["hash"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&a), keys(&b), "{strategy}");
+        let c = table_search(dir.path(), &format!("{strategy}-c"), strategy, 6, 48);
+        assert_ne!(
+            keys(&a),
+            keys(&c),
+            "{strategy}: another seed searches differently"
+        );
+    }
+}
+
+#[test]
+fn reinforce_beats_random_on_the_table_over_ten_seeds() {
+    let dir = scratch();
+    let mut diffs = Vec::new();
+    for seed in 0..10u64 {
+        let best = |strategy: &str| {
+            let lines = table_search(
+                dir.path(),
+                &format!("{strategy}-{seed}"),
+                strategy,
+                seed,
+                400,
+            );
+            lines.last().unwrap()["best_reward"].as_f64().unwrap()
+        };
+        diffs.push(best("reinforce") - best("random"));
+    }
+    let n = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / n;
+    let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let se = sd / n.sqrt();
+    assert!(
+        mean > 2.0 * se && mean > 0.0,
+        "reinforce - random = {mean:.4} +- {se:.4} (diffs {diffs:?})"
+    );
+}
+
+#[test]
+fn limits_reject_before_training_and_duplicates_reuse_the_stored_reward() {
+    let dir = scratch();
+    // a tiny parameter limit rejects every architecture: nothing is trained, so this is fast
+    let out = ok(nas(dir.path()).args([
+        "search",
+        "--space",
+        "dense-cells",
+        "--samples",
+        "24",
+        "--batch",
+        "4",
+        "--max-params",
+        "10",
+        "--dataset",
+        "synthetic",
+        "--json",
+        "--run",
+        "lim",
+        "--strategy",
+        "random",
+    ]));
+    let lines = json_lines(&out);
+    let statuses: Vec<&str> = lines[..24]
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == "rejected" || *s == "duplicate"),
+        "{statuses:?}"
+    );
+    assert!(lines[..24].iter().all(|l| l["reward"] == 0.0));
+    let show = ok(nas(dir.path()).args(["show", "lim", "--json"]));
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    for c in shown["candidates"].as_array().unwrap() {
+        if c["status"] == "rejected" {
+            assert!(
+                c["reason"].as_str().unwrap().contains("--max-params 10"),
+                "{c}"
+            );
+            assert!(
+                c["started_at"].is_null(),
+                "rejected candidates are never trained"
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicates_point_at_the_first_candidate_with_the_same_network() {
+    let dir = scratch();
+    // a space with only 2 architectures: most of 12 samples are duplicates
+    let space = dir.path().join("two.toml");
+    std::fs::write(
+        &space,
+        "version = 1\nname = \"two\"\n[skeleton]\nstem_channels = 4\nstages = 1\nreduce = \"conv\"\n\
+         channel_growth = 1.0\n[choices]\ncells_per_stage = [1]\ncell = [\"residual\"]\nkernel = [1, 3]\n",
+    )
+    .unwrap();
+    let out = ok(nas(dir.path())
+        .args(["search", "--space", space.to_str().unwrap()])
+        .args([
+            "--samples",
+            "12",
+            "--batch",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--train-size",
+            "256",
+            "--val-size",
+            "128",
+            "--json",
+            "--run",
+            "dup",
+            "--strategy",
+            "random",
+        ]));
+    let lines = json_lines(&out);
+    let completed: Vec<_> = lines[..12]
+        .iter()
+        .filter(|l| l["status"] == "completed")
+        .collect();
+    let dups: Vec<_> = lines[..12]
+        .iter()
+        .filter(|l| l["status"] == "duplicate")
+        .collect();
+    assert_eq!(
+        completed.len(),
+        2,
+        "each of the two networks is trained once"
+    );
+    assert_eq!(dups.len(), 10);
+    for d in dups {
+        let original = completed.iter().find(|c| c["hash"] == d["hash"]).unwrap();
+        assert_eq!(original["reward"], d["reward"]);
+    }
+}
+
+#[test]
+fn a_short_real_search_trains_children_on_the_synthetic_set() {
+    let dir = scratch();
+    let out = ok(nas(dir.path()).args([
+        "search",
+        "--space",
+        "resnet-cells",
+        "--samples",
+        "3",
+        "--batch",
+        "3",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--train-size",
+        "512",
+        "--val-size",
+        "256",
+        "--json",
+        "--run",
+        "real",
+    ]));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4);
+    for l in &lines[..3] {
+        assert!(
+            ["completed", "duplicate"].contains(&l["status"].as_str().unwrap()),
+            "{l}"
+        );
+        let acc = l["metrics"]["val_acc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert_eq!(l["reward"].as_f64().unwrap(), acc);
+    }
+    assert!(
+        lines[3]["best_reward"].as_f64().unwrap() > 0.15,
+        "better than chance after one epoch"
+    );
+}
