@@ -51,10 +51,10 @@ pub struct SearchArgs {
     /// Training epochs per child.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Training images per child (a deterministic subset).
+    /// Training images per child, at most (a deterministic subset).
     #[arg(long)]
     train_size: Option<usize>,
-    /// Validation images (a deterministic subset).
+    /// Validation images, at most (a deterministic subset).
     #[arg(long)]
     val_size: Option<usize>,
     /// Child learning rate.
@@ -76,6 +76,30 @@ pub struct SearchArgs {
     /// Keep the trained weights of the best K candidates.
     #[arg(long)]
     keep_top: Option<usize>,
+    /// Controller: Adam learning rate (default 1e-3).
+    #[arg(long)]
+    controller_lr: Option<f64>,
+    /// Controller: LSTM hidden size (default 64).
+    #[arg(long)]
+    controller_hidden: Option<usize>,
+    /// Controller: entropy bonus weight (default 1e-4).
+    #[arg(long)]
+    entropy_weight: Option<f64>,
+    /// Controller: decay of the moving-average reward baseline (default 0.95).
+    #[arg(long)]
+    baseline_decay: Option<f64>,
+    /// Controller: c in the logits c * tanh(l / T) (default 2.5).
+    #[arg(long)]
+    tanh_c: Option<f64>,
+    /// Controller: T in the logits c * tanh(l / T) (default 5).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Evolution: population size (default 20).
+    #[arg(long)]
+    population: Option<usize>,
+    /// Evolution: tournament size (default 5).
+    #[arg(long)]
+    tournament: Option<usize>,
     /// Run name (under runs/) or path; default: SPACE-sSEED-DATE-TIME.
     #[arg(long)]
     run: Option<String>,
@@ -102,6 +126,16 @@ impl SearchArgs {
         set(&mut cfg.train.lr, self.lr);
         set(&mut cfg.train.batch_size, self.batch_size);
         set(&mut cfg.keep_top, self.keep_top);
+        let controller = &mut cfg.strategy_config.controller;
+        set(&mut controller.lr, self.controller_lr);
+        set(&mut controller.hidden, self.controller_hidden);
+        set(&mut controller.entropy_weight, self.entropy_weight);
+        set(&mut controller.baseline_decay, self.baseline_decay);
+        set(&mut controller.tanh_c, self.tanh_c);
+        set(&mut controller.temperature, self.temperature);
+        let evolution = &mut cfg.strategy_config.evolution;
+        set(&mut evolution.population, self.population);
+        set(&mut evolution.sample, self.tournament);
         if self.train_size.is_some() {
             cfg.train_size = self.train_size;
         }

@@ -30,7 +30,7 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             hidden: 64,
-            lr: 6e-4,
+            lr: 1e-3,
             tanh_c: 2.5,
             temperature: 5.0,
             entropy_weight: 1e-4,

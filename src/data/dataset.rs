@@ -88,6 +88,9 @@ pub struct LoadOptions {
     pub val_size: Option<usize>,
     /// Override the default augmentation (on for 3x32x32 data, off otherwise).
     pub augment: Option<bool>,
+    /// Treat `train_size` and `val_size` as caps: larger than available takes everything
+    /// instead of being refused (a search's defaults must work on small data sets too).
+    pub clamp: bool,
 }
 
 /// A labelled image data set, split and ready to batch.
@@ -134,14 +137,14 @@ impl Dataset {
     ) -> Result<Self> {
         let image_len = source.input.iter().product::<usize>();
         let (train, val) = carve(&source.train, image_len, opts.seed)?;
-        let train = subset(
-            train,
-            image_len,
-            opts.train_size,
-            opts.seed,
-            SplitKind::Train,
-        )?;
-        let val = subset(val, image_len, opts.val_size, opts.seed, SplitKind::Val)?;
+        let cap = |size: Option<usize>, len: usize| match size {
+            Some(s) if opts.clamp => Some(s.min(len)),
+            other => other,
+        };
+        let train_size = cap(opts.train_size, train.len);
+        let val_size = cap(opts.val_size, val.len);
+        let train = subset(train, image_len, train_size, opts.seed, SplitKind::Train)?;
+        let val = subset(val, image_len, val_size, opts.seed, SplitKind::Val)?;
         let (mean, std) = channel_stats(&train, source.input[0]);
         Ok(Dataset {
             name,

@@ -87,6 +87,7 @@ fn with_data(cfg: &SearchConfig, space: Space) -> Result<(Space, Option<Arc<Data
         train_size: cfg.train_size,
         val_size: cfg.val_size,
         augment: None,
+        clamp: true,
     };
     let data = data::load(&spec, &opts)?;
     let space = space.with_input(data.input, data.classes);
