@@ -7,5 +7,6 @@ pub mod data;
 pub mod error;
 pub mod graph;
 pub mod space;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -11,7 +11,11 @@ use crate::space::shipped;
 fn twenty_sampled_architectures_of_each_space_run_forward() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let xs = Tensor::randn(0f32, 1., (2, 1, 28, 28), &Device::Cpu).unwrap();
-    for space in shipped().unwrap().into_iter().filter(|s| s.kind() == "cells") {
+    for space in shipped()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind() == "cells")
+    {
         for _ in 0..20 {
             let arch = space.decode(&space.sample(&mut rng)).unwrap();
             let graph = arch.lower().unwrap();
@@ -22,7 +26,12 @@ fn twenty_sampled_architectures_of_each_space_run_forward() {
                 let logits = net.forward_t(&xs, train).unwrap();
                 assert_eq!(logits.dims(), &[2, 10], "{}", space.name);
                 let values = logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                assert!(values.iter().all(|v| v.is_finite()), "{}: {}", space.name, arch.summary());
+                assert!(
+                    values.iter().all(|v| v.is_finite()),
+                    "{}: {}",
+                    space.name,
+                    arch.summary()
+                );
             }
             let learned: usize = varmap
                 .data()
@@ -44,14 +53,37 @@ fn batch_norm_uses_batch_statistics_in_training_and_running_ones_in_evaluation()
     let x = g.unary(crate::graph::Op::GlobalAvgPool, x).unwrap();
     g.linear("fc", x, 2).unwrap();
     let varmap = VarMap::new();
-    let net = ChildNet::new(&g, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
-    let xs = Tensor::randn(0f32, 1., (4, 2, 3, 3), &Device::Cpu).unwrap().affine(10.0, 5.0).unwrap();
+    let net = ChildNet::new(
+        &g,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let xs = Tensor::randn(0f32, 1., (4, 2, 3, 3), &Device::Cpu)
+        .unwrap()
+        .affine(10.0, 5.0)
+        .unwrap();
     let before = net.forward_t(&xs, false).unwrap();
     net.forward_t(&xs, true).unwrap();
     let after = net.forward_t(&xs, false).unwrap();
-    let diff = (before - after).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-    assert!(diff > 1e-3, "evaluation must use running statistics updated by training");
+    let diff = (before - after)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        diff > 1e-3,
+        "evaluation must use running statistics updated by training"
+    );
     let vars = varmap.data().lock().unwrap();
-    let mean = vars["bn.running_mean"].as_tensor().to_vec1::<f32>().unwrap();
-    assert!(mean.iter().all(|m| *m > 0.1), "running mean moved towards the batch mean: {mean:?}");
+    let mean = vars["bn.running_mean"]
+        .as_tensor()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(
+        mean.iter().all(|m| *m > 0.1),
+        "running mean moved towards the batch mean: {mean:?}"
+    );
 }

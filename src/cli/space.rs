@@ -38,7 +38,12 @@ pub fn run(cmd: SpaceCommand) -> Result<()> {
     match cmd {
         SpaceCommand::List { json } => list(json),
         SpaceCommand::Show { space, json } => show(&Space::load(&space)?, json),
-        SpaceCommand::Sample { space, n, seed, json } => sample(&Space::load(&space)?, n, seed, json),
+        SpaceCommand::Sample {
+            space,
+            n,
+            seed,
+            json,
+        } => sample(&Space::load(&space)?, n, seed, json),
     }
 }
 
@@ -60,11 +65,23 @@ fn list(json: bool) -> Result<()> {
     let table: Vec<Vec<String>> = spaces
         .iter()
         .map(|s| {
-            let kinds = if s.kind() == "table" { "(table)".into() } else { s.cell_kinds().join(",") };
-            vec![s.name.clone(), kinds, s.decisions().len().to_string(), short_size(&s.size())]
+            let kinds = if s.kind() == "table" {
+                "(table)".into()
+            } else {
+                s.cell_kinds().join(",")
+            };
+            vec![
+                s.name.clone(),
+                kinds,
+                s.decisions().len().to_string(),
+                short_size(&s.size()),
+            ]
         })
         .collect();
-    print!("{}", render(&["NAME", "CELLS", "DECISIONS", "ARCHITECTURES"], &table));
+    print!(
+        "{}",
+        render(&["NAME", "CELLS", "DECISIONS", "ARCHITECTURES"], &table)
+    );
     Ok(())
 }
 
@@ -85,8 +102,17 @@ fn show(space: &Space, json: bool) -> Result<()> {
             "decisions": space.decisions(), "size": space.size().to_string(),
         }));
     }
-    println!("{} ({}): {}", space.name, space.path.display(), space.description);
-    println!("{} decisions, {} architectures", space.decisions().len(), space.size());
+    println!(
+        "{} ({}): {}",
+        space.name,
+        space.path.display(),
+        space.description
+    );
+    println!(
+        "{} decisions, {} architectures",
+        space.decisions().len(),
+        space.size()
+    );
     let rows: Vec<Vec<String>> = space
         .decisions()
         .iter()
@@ -122,6 +148,9 @@ fn sample(space: &Space, n: usize, seed: u64, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!("{}", render(&["HASH", "PARAMS", "MACS", "ARCHITECTURE"], &rows));
+    print!(
+        "{}",
+        render(&["HASH", "PARAMS", "MACS", "ARCHITECTURE"], &rows)
+    );
     Ok(())
 }

@@ -8,7 +8,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let numeric = |i: usize| rows.iter().all(|r| r.get(i).is_some_and(|c| looks_numeric(c)));
+    let numeric = |i: usize| {
+        rows.iter()
+            .all(|r| r.get(i).is_some_and(|c| looks_numeric(c)))
+    };
     let line = |cells: Vec<&str>| {
         let parts: Vec<String> = cells
             .iter()

@@ -1,0 +1,22 @@
+//! The training loop of one child: seeded initialisation, SGD with momentum and weight decay,
+//! a cosine schedule with warm-up, evaluation with batch norm in eval mode, time and memory
+//! budgets, and failure detection. A child that fails is data (`Outcome::Failed`), not an error.
+
+mod config;
+mod loss;
+mod memory;
+mod outcome;
+mod sgd;
+mod trainer;
+mod weights;
+
+pub use config::TrainConfig;
+pub use loss::cross_entropy;
+pub use memory::{activation_bytes, mem_available};
+pub use outcome::{Metrics, Outcome, TrainEvent, Trained};
+pub use sgd::{learning_rate, Sgd};
+pub use trainer::{evaluate, train};
+pub use weights::{load_weights, weights_to_safetensors};
+
+#[cfg(test)]
+mod tests;
