@@ -6,6 +6,7 @@ pub mod child;
 pub mod data;
 pub mod error;
 pub mod graph;
+pub mod pool;
 pub mod space;
 pub mod train;
 
