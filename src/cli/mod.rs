@@ -3,6 +3,7 @@
 
 mod space;
 mod table;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Command {
     /// Search spaces: list, show, sample.
     #[command(subcommand)]
     Space(space::SpaceCommand),
+    /// Trains one network (from the zoo or an architecture file) and evaluates it on the test split.
+    Train(train::TrainArgs),
 }
 
 impl Cli {
@@ -27,6 +30,7 @@ impl Cli {
     pub fn run(self) -> Result<()> {
         match self.command {
             Command::Space(cmd) => space::run(cmd),
+            Command::Train(args) => train::run(args),
         }
     }
 }
