@@ -44,6 +44,9 @@ fn pad_for(xs: &Tensor, pool: &Pool, value: f64) -> Result<Tensor> {
 
 /// Max pooling over NCHW input.
 pub fn max_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
+    if pool.kernel == pool.stride && pool.padding == 0 && !pool.ceil {
+        return max_pool_windows(xs, pool.kernel);
+    }
     let low = if xs.dtype() == DType::F32 {
         f32::MIN as f64
     } else {
@@ -51,6 +54,19 @@ pub fn max_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
     };
     let xs = pad_for(xs, pool, low)?;
     xs.max_pool2d_with_stride(pool.kernel, pool.stride)
+}
+
+/// Non-overlapping max pooling as a reshape into k x k windows and a max over them. candle
+/// 0.11.1's `max_pool2d` backward multiplies the gradient by (maxima in the window) / k^2, a
+/// quarter of the true gradient for 2x2 windows, while the gradient of `max` is exact.
+fn max_pool_windows(xs: &Tensor, k: usize) -> Result<Tensor> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (oh, ow) = (h / k, w / k);
+    let xs = xs
+        .narrow(2, 0, oh * k)?
+        .narrow(3, 0, ow * k)?
+        .contiguous()?;
+    xs.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3)
 }
 
 /// Average pooling over NCHW input; padded zeros count in the average, as in PyTorch.
@@ -129,5 +145,31 @@ mod tests {
         for y in ys {
             assert!((y - 4.0 / 9.0).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn max_pool_gradient_reaches_each_window_maximum_whole() {
+        // torch: x = torch.arange(16.).reshape(1, 1, 4, 4).requires_grad_()
+        // F.max_pool2d(x, 2).sum().backward() -> x.grad is 1 at 5, 7, 13, 15 and 0 elsewhere
+        let xs = candle_core::Var::from_tensor(
+            &Tensor::arange(0f32, 16., &candle_core::Device::Cpu)
+                .unwrap()
+                .reshape((1, 1, 4, 4))
+                .unwrap(),
+        )
+        .unwrap();
+        let ys = max_pool(xs.as_tensor(), &Pool::new(2, 2)).unwrap();
+        let grads = ys.sum_all().unwrap().backward().unwrap();
+        let grad: Vec<f32> = grads
+            .get(xs.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let expected: Vec<f32> = (0..16)
+            .map(|i| if [5, 7, 13, 15].contains(&i) { 1. } else { 0. })
+            .collect();
+        assert_eq!(grad, expected);
     }
 }

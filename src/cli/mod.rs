@@ -7,6 +7,7 @@ mod search;
 mod shape;
 mod space;
 mod table;
+mod train;
 mod zoo;
 
 use anyhow::Result;
@@ -47,6 +48,8 @@ enum Command {
     /// The classic architectures: list, show.
     #[command(subcommand)]
     Zoo(zoo::ZooCommand),
+    /// Trains one network (from the zoo or an architecture file) and evaluates it on the test split.
+    Train(train::TrainArgs),
 }
 
 /// What a finished command asks the process to exit with.
@@ -70,6 +73,7 @@ impl Cli {
             Command::Show { run, top, json } => runs::show(&run, top, json)?,
             Command::Space(cmd) => space::run(cmd)?,
             Command::Zoo(cmd) => zoo::run(cmd)?,
+            Command::Train(args) => train::run(args)?,
         }
         Ok(Exit::Ok)
     }

@@ -1,8 +1,13 @@
-//! Workers that train children in parallel on the devices given, with cancellation.
+//! Workers that train children in parallel: K threads, each on its device with its own rayon
+//! thread pool, taking jobs from one channel and answering every job on another, with a shared
+//! stop flag that every trainer checks before each batch.
 
-mod devices;
+mod device;
 #[allow(clippy::module_inception)]
 mod pool;
 
-pub use devices::parse_devices;
-pub use pool::{Job, JobResult, Pool, PoolEvent, PoolMessage};
+pub use device::parse_devices;
+pub use pool::{Job, JobResult, Pool, PoolConfig, PoolEvent, PoolMessage};
+
+#[cfg(test)]
+mod tests;

@@ -1,40 +1,57 @@
-//! The worker pool: K threads, each training one child at a time on its device inside its own
-//! rayon thread pool, so the cores are split between workers as asked. Jobs go in, results and
-//! progress events come out of one channel; every job is answered, even when its child panics,
-//! and one shared stop flag ends every worker's training within a batch.
+//! `Pool`: K worker threads over a job channel and a message channel. A worker answers every job
+//! it takes, with a `JobResult`, even when building or training the child panics; the stop flag
+//! makes every trainer return `Stopped` before its next batch, and queued jobs are then answered
+//! `Stopped` at once. Dropping the pool (or `shutdown`) closes the job channel and joins.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use candle_core::Device;
+use serde::{Deserialize, Serialize};
 
-use super::devices::parse_devices;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::train::{train, weights_to_safetensors, Outcome, TrainConfig, TrainEvent};
+use crate::train::{
+    mem_available, train, weights_to_safetensors, Outcome, TrainConfig, TrainEvent,
+};
+
+/// How many workers, on which devices, with how many threads, training how.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub workers: usize,
+    /// Threads of each worker's rayon pool (candle's CPU kernels run on it).
+    pub threads_per_worker: usize,
+    /// Workers take these round-robin: worker `k` runs on `devices[k % len]`.
+    pub devices: Vec<Device>,
+    /// Settings of every child; each job's seed replaces `train.seed`.
+    pub train: TrainConfig,
+}
 
 /// One child to train.
+#[derive(Clone, Debug)]
 pub struct Job {
     pub id: u64,
     pub graph: Graph,
-    /// Seed of the child's initialisation, shuffling and augmentation.
     pub seed: u64,
 }
 
-/// What became of a job.
+/// The answer to one job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
     pub id: u64,
     pub outcome: Outcome,
-    /// The trained weights as safetensors bytes (completed jobs only).
+    /// safetensors bytes of the trained net, only for `Completed`.
+    #[serde(skip)]
     pub weights: Option<Vec<u8>>,
 }
 
-/// Progress of a worker.
-#[derive(Clone, Debug)]
+/// Progress of the workers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PoolEvent {
     Started {
         worker: usize,
@@ -51,111 +68,140 @@ pub enum PoolEvent {
     },
 }
 
-/// Everything the pool sends back.
+/// What comes out of the pool: events, and one `Done` per job.
+#[derive(Clone, Debug, PartialEq)]
 pub enum PoolMessage {
     Event(PoolEvent),
     Done(JobResult),
 }
 
-/// A fixed set of training workers.
+/// Worker threads training children.
 pub struct Pool {
     jobs: Option<Sender<Job>>,
-    results: Receiver<PoolMessage>,
-    threads: Vec<JoinHandle<()>>,
+    messages: Receiver<PoolMessage>,
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<()>>,
 }
 
+/// What one worker owns.
 struct Worker {
     index: usize,
+    workers: usize,
     device: Device,
+    threads: rayon::ThreadPool,
+    train: TrainConfig,
     data: Arc<Dataset>,
-    config: TrainConfig,
     stop: Arc<AtomicBool>,
+    jobs: Arc<Mutex<Receiver<Job>>>,
     out: Sender<PoolMessage>,
 }
 
 impl Pool {
-    /// Starts `workers` workers on the devices in `devices` (`cpu`, `cuda:0,cuda:1`, assigned
-    /// round-robin), each with `threads_per_worker` threads (0: the cores shared evenly).
-    pub fn new(
-        workers: usize,
-        devices: &str,
-        threads_per_worker: usize,
-        data: Arc<Dataset>,
-        config: TrainConfig,
-        stop: Arc<AtomicBool>,
-    ) -> Result<Pool> {
-        if workers == 0 {
-            return Err(Error::invalid("--workers", "must be at least 1"));
+    /// Starts `cfg.workers` workers sharing `data`.
+    pub fn new(cfg: PoolConfig, data: Arc<Dataset>) -> Result<Pool> {
+        Pool::with_stop(cfg, data, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Like [`Pool::new`], with a stop flag shared with the caller (a Ctrl-C handler).
+    pub fn with_stop(cfg: PoolConfig, data: Arc<Dataset>, stop: Arc<AtomicBool>) -> Result<Pool> {
+        if cfg.workers == 0 || cfg.threads_per_worker == 0 || cfg.devices.is_empty() {
+            return Err(Error::invalid(
+                "pool",
+                "workers, threads per worker and devices must each be at least 1",
+            ));
         }
-        let devices = parse_devices(devices)?;
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let threads = if threads_per_worker == 0 {
-            (cores / workers).max(1)
-        } else {
-            threads_per_worker
-        };
         let (job_tx, job_rx) = channel::<Job>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
         let (out_tx, out_rx) = channel();
-        let mut handles = Vec::with_capacity(workers);
-        for index in 0..workers {
+        let jobs = Arc::new(Mutex::new(job_rx));
+        let mut handles = Vec::with_capacity(cfg.workers);
+        for index in 0..cfg.workers {
+            let threads = rayon::ThreadPoolBuilder::new()
+                .num_threads(cfg.threads_per_worker)
+                .thread_name(move |t| format!("nas-worker-{index}-{t}"))
+                .build()
+                .map_err(|e| Error::invalid("pool", format!("cannot start threads: {e}")))?;
             let worker = Worker {
                 index,
-                device: devices[index % devices.len()].clone(),
-                data: data.clone(),
-                config: config.clone(),
-                stop: stop.clone(),
+                workers: cfg.workers,
+                device: cfg.devices[index % cfg.devices.len()].clone(),
+                threads,
+                train: cfg.train.clone(),
+                data: Arc::clone(&data),
+                stop: Arc::clone(&stop),
+                jobs: Arc::clone(&jobs),
                 out: out_tx.clone(),
             };
-            let rayon_pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(move |i| format!("nas-worker{index}-{i}"))
-                .build()
-                .map_err(|e| Error::invalid("thread pool", e.to_string()))?;
-            let jobs = job_rx.clone();
             let handle = std::thread::Builder::new()
-                .name(format!("nas-worker{index}"))
-                .spawn(move || rayon_pool.install(|| worker.serve(&jobs)))
-                .map_err(|e| Error::invalid("worker thread", e.to_string()))?;
+                .name(format!("nas-worker-{index}"))
+                .spawn(move || worker.run())
+                .map_err(|e| Error::invalid("pool", format!("cannot start a worker: {e}")))?;
             handles.push(handle);
         }
         Ok(Pool {
             jobs: Some(job_tx),
-            results: out_rx,
-            threads: handles,
+            messages: out_rx,
+            stop,
+            handles,
         })
     }
 
-    /// Queues a job; a free worker takes it.
+    /// Queues a job; its `Done` comes later on [`Pool::messages`].
     pub fn submit(&self, job: Job) -> Result<()> {
-        let sender = self.jobs.as_ref().expect("the pool is running");
+        let sender = self
+            .jobs
+            .as_ref()
+            .expect("jobs channel open until shutdown");
         sender
             .send(job)
-            .map_err(|_| Error::invalid("worker pool", "every worker has stopped"))
+            .map_err(|_| Error::invalid("pool", "every worker has exited"))
     }
 
-    /// The next event or result; `None` once every worker has exited.
+    /// The channel of events and results.
+    pub fn messages(&self) -> &Receiver<PoolMessage> {
+        &self.messages
+    }
+
+    /// The next message, blocking; `None` once every worker has exited.
     pub fn recv(&self) -> Option<PoolMessage> {
-        self.results.recv().ok()
+        self.messages.recv().ok()
     }
-}
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.jobs.take(); // closing the queue ends each worker's loop
-        for handle in self.threads.drain(..) {
+    /// The shared stop flag (for a Ctrl-C handler).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Asks every trainer to stop before its next batch; queued jobs are answered `Stopped`.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Closes the job channel and waits for the workers to finish the jobs already queued.
+    pub fn shutdown(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.jobs = None;
+        for handle in self.handles.drain(..) {
+            // A worker catches its jobs' panics; a panic here would be in the worker's own
+            // bookkeeping, and there is nothing left to answer.
             let _ = handle.join();
         }
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 impl Worker {
-    fn serve(&self, jobs: &Mutex<Receiver<Job>>) {
+    fn run(self) {
         loop {
-            let job = match jobs.lock() {
-                Ok(queue) => queue.recv(),
+            let job = match self.jobs.lock() {
+                Ok(jobs) => jobs.recv(),
                 Err(_) => return,
             };
             let Ok(job) = job else { return };
@@ -164,17 +210,17 @@ impl Worker {
                 worker: self.index,
                 id,
             }));
-            let result =
-                catch_unwind(AssertUnwindSafe(|| self.run(&job))).unwrap_or_else(|panic| {
-                    JobResult {
-                        id,
-                        outcome: Outcome::failed(format!(
-                            "panicked: {}",
-                            panic_text(panic.as_ref())
-                        )),
-                        weights: None,
-                    }
-                });
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.threads.install(|| self.train(job))
+            }))
+            .unwrap_or_else(|panic| JobResult {
+                id,
+                outcome: Outcome::failed(format!(
+                    "panicked: {}",
+                    crate::train::panic_message(panic.as_ref())
+                )),
+                weights: None,
+            });
             self.send(PoolMessage::Event(PoolEvent::Finished {
                 worker: self.index,
                 id,
@@ -183,29 +229,39 @@ impl Worker {
         }
     }
 
-    fn run(&self, job: &Job) -> JobResult {
-        let mut config = self.config.clone();
-        config.seed = job.seed;
-        let worker = self.index;
-        let id = job.id;
-        let out = self.out.clone();
+    /// A closed output channel means nobody listens any more; the job is still run to the end.
+    fn send(&self, message: PoolMessage) {
+        let _ = self.out.send(message);
+    }
+
+    fn train(&self, job: Job) -> JobResult {
+        let mut cfg = self.train.clone();
+        cfg.seed = job.seed;
+        if cfg.memory_limit_bytes.is_none() && self.device.is_cpu() {
+            cfg.memory_limit_bytes = mem_available().map(|m| m / self.workers as u64);
+        }
+        let (worker, id) = (self.index, job.id);
         let mut events = |event: TrainEvent| {
-            let _ = out.send(PoolMessage::Event(PoolEvent::Train { worker, id, event }));
+            self.send(PoolMessage::Event(PoolEvent::Train { worker, id, event }));
         };
         let trained = train(
             &job.graph,
             &self.data,
-            &config,
+            &cfg,
             &self.device,
             &self.stop,
             &mut events,
         );
-        let (outcome, weights) = match (trained.outcome, trained.varmap) {
-            (Outcome::Completed(m), Some(varmap)) => match weights_to_safetensors(&varmap) {
-                Ok(bytes) => (Outcome::Completed(m), Some(bytes)),
-                Err(e) => (Outcome::failed(format!("saving weights: {e}")), None),
+        let mut outcome = trained.outcome;
+        let weights = match (&outcome, &trained.varmap) {
+            (Outcome::Completed(_), Some(varmap)) => match weights_to_safetensors(varmap) {
+                Ok(bytes) => Some(bytes),
+                Err(err) => {
+                    outcome = Outcome::failed(format!("cannot save the weights: {err}"));
+                    None
+                }
             },
-            (outcome, _) => (outcome, None),
+            _ => None,
         };
         JobResult {
             id,
@@ -213,16 +269,4 @@ impl Worker {
             weights,
         }
     }
-
-    fn send(&self, message: PoolMessage) {
-        let _ = self.out.send(message);
-    }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }

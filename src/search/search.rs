@@ -16,7 +16,7 @@ use super::run;
 use crate::arch::Architecture;
 use crate::data::{self, Dataset, DatasetSpec, LoadOptions};
 use crate::error::Result;
-use crate::pool::{Job, Pool, PoolEvent, PoolMessage};
+use crate::pool::{parse_devices, Job, Pool, PoolConfig, PoolEvent, PoolMessage};
 use crate::space::{Decisions, Space, SpaceBody};
 use crate::store::{Candidate, RunStore, Status};
 use crate::strategy::{self, Strategy};
@@ -119,14 +119,22 @@ impl Search {
         stop: Arc<AtomicBool>,
     ) -> Result<Search> {
         let pool = match data {
-            Some(data) => Some(Pool::new(
-                cfg.workers,
-                &cfg.device,
-                cfg.threads_per_worker,
-                data,
-                cfg.train.clone(),
-                stop.clone(),
-            )?),
+            Some(data) => {
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1);
+                let threads = match cfg.threads_per_worker {
+                    0 => (cores / cfg.workers).max(1),
+                    n => n,
+                };
+                let pool_cfg = PoolConfig {
+                    workers: cfg.workers,
+                    threads_per_worker: threads,
+                    devices: parse_devices(&cfg.device)?,
+                    train: cfg.train.clone(),
+                };
+                Some(Pool::with_stop(pool_cfg, data, stop.clone())?)
+            }
             None => None,
         };
         let mut search = Search {
