@@ -45,34 +45,90 @@ fn pad_for(xs: &Tensor, pool: &Pool, value: f64) -> Result<Tensor> {
 /// Max pooling over NCHW input.
 pub fn max_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
     if pool.kernel == pool.stride && pool.padding == 0 && !pool.ceil {
-        return max_pool_windows(xs, pool.kernel);
+        return windows(xs, pool.kernel)?.max(5)?.max(3);
     }
     let low = if xs.dtype() == DType::F32 {
         f32::MIN as f64
     } else {
         f64::MIN
     };
-    let xs = pad_for(xs, pool, low)?;
-    xs.max_pool2d_with_stride(pool.kernel, pool.stride)
+    let (_, _, h, w) = xs.dims4()?;
+    let padded = pad_for(xs, pool, low)?;
+    let mut out: Option<Tensor> = None;
+    for view in shifted_views(&padded, pool, h, w)? {
+        out = Some(match out {
+            None => view,
+            Some(acc) => acc.maximum(&view)?,
+        });
+    }
+    out.ok_or_else(|| candle_core::Error::Msg("empty pooling window".into()))
 }
 
-/// Non-overlapping max pooling as a reshape into k x k windows and a max over them. candle
-/// 0.11.1's `max_pool2d` backward multiplies the gradient by (maxima in the window) / k^2, a
-/// quarter of the true gradient for 2x2 windows, while the gradient of `max` is exact.
-fn max_pool_windows(xs: &Tensor, k: usize) -> Result<Tensor> {
+/// Average pooling over NCHW input; padded zeros count in the average, as in PyTorch.
+pub fn avg_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
+    if pool.kernel == pool.stride && pool.padding == 0 && !pool.ceil {
+        return windows(xs, pool.kernel)?.mean(5)?.mean(3);
+    }
+    let (_, _, h, w) = xs.dims4()?;
+    let padded = pad_for(xs, pool, 0.0)?;
+    let mut sum: Option<Tensor> = None;
+    for view in shifted_views(&padded, pool, h, w)? {
+        sum = Some(match sum {
+            None => view,
+            Some(acc) => (acc + view)?,
+        });
+    }
+    let sum = sum.ok_or_else(|| candle_core::Error::Msg("empty pooling window".into()))?;
+    sum.affine(1.0 / (pool.kernel * pool.kernel) as f64, 0.0)
+}
+
+/// Non-overlapping k x k windows as a [n, c, oh, k, ow, k] tensor. Pooling by a reduction
+/// over it has exact gradients: candle 0.11.1's `max_pool2d` backward scales the gradient by
+/// (maxima in the window) / k^2, its `avg_pool2d` backward misplaces it when the size is not a
+/// multiple of k, and both refuse windows that overlap.
+fn windows(xs: &Tensor, k: usize) -> Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
     let (oh, ow) = (h / k, w / k);
     let xs = xs
         .narrow(2, 0, oh * k)?
         .narrow(3, 0, ow * k)?
         .contiguous()?;
-    xs.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3)
+    xs.reshape((n, c, oh, k, ow, k))
 }
 
-/// Average pooling over NCHW input; padded zeros count in the average, as in PyTorch.
-pub fn avg_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
-    let xs = pad_for(xs, pool, 0.0)?;
-    xs.avg_pool2d_with_stride(pool.kernel, pool.stride)
+/// The k^2 views of a padded input, one per window offset, each of the output's size; an
+/// element-wise max or sum over them is the pooling, with candle's exact element-wise gradients.
+fn shifted_views(padded: &Tensor, pool: &Pool, h: usize, w: usize) -> Result<Vec<Tensor>> {
+    let fail = || candle_core::Error::Msg("pool window too large".into());
+    let (oh, ow) = (
+        pool.out_len(h).ok_or_else(fail)?,
+        pool.out_len(w).ok_or_else(fail)?,
+    );
+    let s = pool.stride;
+    let pick = |len: usize| -> Result<Option<Tensor>> {
+        if s == 1 {
+            return Ok(None);
+        }
+        let idx: Vec<u32> = (0..len).map(|i| (i * s) as u32).collect();
+        Ok(Some(Tensor::new(idx, padded.device())?))
+    };
+    let (rows, cols) = (pick(oh)?, pick(ow)?);
+    let mut views = Vec::with_capacity(pool.kernel * pool.kernel);
+    for di in 0..pool.kernel {
+        for dj in 0..pool.kernel {
+            let mut v = padded
+                .narrow(2, di, (oh - 1) * s + 1)?
+                .narrow(3, dj, (ow - 1) * s + 1)?;
+            if let Some(r) = &rows {
+                v = v.contiguous()?.index_select(r, 2)?;
+            }
+            if let Some(c) = &cols {
+                v = v.contiguous()?.index_select(c, 3)?;
+            }
+            views.push(v);
+        }
+    }
+    Ok(views)
 }
 
 #[cfg(test)]
@@ -171,5 +227,71 @@ mod tests {
             .map(|i| if [5, 7, 13, 15].contains(&i) { 1. } else { 0. })
             .collect();
         assert_eq!(grad, expected);
+    }
+
+    #[test]
+    fn overlapping_pools_have_pytorchs_gradients() {
+        // x = torch.arange(16.).reshape(1,1,4,4).requires_grad_()
+        // F.max_pool2d(x, 3, 2, 1).sum().backward() -> x.grad is 1 at 5, 7, 13, 15
+        let x = candle_core::Var::from_tensor(
+            &Tensor::arange(0f32, 16., &Device::Cpu)
+                .unwrap()
+                .reshape((1, 1, 4, 4))
+                .unwrap(),
+        )
+        .unwrap();
+        let pool = Pool {
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+            ceil: false,
+        };
+        let grads = max_pool(x.as_tensor(), &pool)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let want: Vec<f32> = (0..16)
+            .map(|i| if [5, 7, 13, 15].contains(&i) { 1. } else { 0. })
+            .collect();
+        assert_eq!(g, want);
+        // y = torch.ones(1,1,4,4).requires_grad_(); F.avg_pool2d(y, 3, 1, 1).sum().backward()
+        // -> y.grad = windows covering each pixel / 9: corners 4/9, edges 6/9, inside 1
+        let y = candle_core::Var::from_tensor(
+            &Tensor::ones((1, 1, 4, 4), DType::F32, &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+        let pool = Pool {
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            ceil: false,
+        };
+        let grads = avg_pool(y.as_tensor(), &pool)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = grads
+            .get(y.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let cover = |i: usize| if i == 0 || i == 3 { 2.0 } else { 3.0 };
+        for (k, v) in g.iter().enumerate() {
+            let want = cover(k / 4) * cover(k % 4) / 9.0;
+            assert!((v - want).abs() < 1e-6, "{k}: {v} vs {want}");
+        }
     }
 }
