@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use super::cpu::{fast_path, slice, with_slice};
+use super::cpu::{fast_path, slice, with_scratch, with_slice};
 
 /// Training-mode batch norm; returns `(y, batch mean, biased batch variance)`.
 /// The mean and variance carry no gradient: they are for the running statistics.
@@ -145,7 +145,7 @@ fn channel_sum<T: Into<[f64; 2]>>(
     c: usize,
     hw: usize,
     ch: usize,
-    f: impl Fn(std::ops::Range<usize>) -> T,
+    mut f: impl FnMut(std::ops::Range<usize>) -> T,
 ) -> [f64; 2] {
     (0..samples).fold([0.0; 2], |acc, s| {
         let start = (s * c + ch) * hw;
@@ -163,6 +163,56 @@ impl From<Pair> for [f64; 2] {
     }
 }
 
+/// Independent partial sums per plane, so that the loops vectorise.
+const LANES: usize = 16;
+
+/// `(sum (x - k), sum (x - k)^2)` over one plane.
+fn plane_moments(x: &[f32], k: f32) -> Pair {
+    let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let d = chunk[l] - k;
+            a[l] += d;
+            b[l] += d * d;
+        }
+    }
+    let tail = rest.iter().map(|v| v - k);
+    let sum_a = a.iter().sum::<f32>() + tail.clone().sum::<f32>();
+    Pair(
+        sum_a,
+        b.iter().sum::<f32>() + tail.map(|d| d * d).sum::<f32>(),
+    )
+}
+
+/// `g` where `y > 0` or there is no ReLU, else 0; a bit mask, not a branch, so that
+/// loops over half-zero activations vectorise instead of mispredicting.
+#[inline(always)]
+fn relu_mask(relu: bool, y: f32, g: f32) -> f32 {
+    let keep = (!relu || y > 0.0) as u32;
+    f32::from_bits(g.to_bits() & keep.wrapping_neg())
+}
+
+/// `(sum g, sum g * (x - m))` over one plane.
+fn plane_grad_sums(x: &[f32], g: &[f32], m: f32) -> Pair {
+    let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+    let (xc, gc) = (x.chunks_exact(LANES), g.chunks_exact(LANES));
+    let tail = xc.remainder().iter().zip(gc.remainder());
+    for (x, g) in xc.zip(gc) {
+        for l in 0..LANES {
+            a[l] += g[l];
+            b[l] += g[l] * (x[l] - m);
+        }
+    }
+    let (mut sum_a, mut sum_b) = (a.iter().sum::<f32>(), b.iter().sum::<f32>());
+    for (x, g) in tail {
+        sum_a += g;
+        sum_b += g * (x - m);
+    }
+    Pair(sum_a, sum_b)
+}
+
 /// Mean and biased variance of each channel in one pass, shifted by the channel's
 /// first value so that a large mean does not cancel the variance away.
 fn moments(x: &[f32], c: usize, hw: usize) -> Vec<(f32, f32)> {
@@ -172,12 +222,7 @@ fn moments(x: &[f32], c: usize, hw: usize) -> Vec<(f32, f32)> {
         .into_par_iter()
         .map(|ch| {
             let k = x.get(ch * hw).copied().unwrap_or(0.0);
-            let [s1, s2] = channel_sum(samples, c, hw, ch, |r| {
-                x[r].iter().fold(Pair(0.0, 0.0), |Pair(a, b), v| {
-                    let d = v - k;
-                    Pair(a + d, b + d * d)
-                })
-            });
+            let [s1, s2] = channel_sum(samples, c, hw, ch, |r| plane_moments(&x[r], k));
             let mean = s1 / count;
             let var = (s2 / count - mean * mean).max(0.0);
             ((mean + k as f64) as f32, var as f32)
@@ -220,14 +265,19 @@ fn grad_sums(
         .into_par_iter()
         .map(|ch| {
             let m = mean[ch];
-            channel_sum(samples, c, hw, ch, |r| {
-                let (x, y, dy) = (&x[r.clone()], &y[r.clone()], &dy[r]);
-                let mut acc = Pair(0.0, 0.0);
-                for i in 0..x.len() {
-                    let g = if relu && y[i] <= 0.0 { 0.0 } else { dy[i] };
-                    acc = Pair(acc.0 + g, acc.1 + g * (x[i] - m));
-                }
-                acc
+            with_scratch(hw, |masked| {
+                channel_sum(samples, c, hw, ch, |r| {
+                    if !relu {
+                        return plane_grad_sums(&x[r.clone()], &dy[r], m);
+                    }
+                    // Masking first keeps the summing loop free of selects, which
+                    // stopped it vectorising.
+                    let (y, dy) = (&y[r.clone()], &dy[r.clone()]);
+                    for ((g, y), dy) in masked.iter_mut().zip(y).zip(dy) {
+                        *g = relu_mask(true, *y, *dy);
+                    }
+                    plane_grad_sums(&x[r], masked, m)
+                })
             })
         })
         .collect()
@@ -255,9 +305,8 @@ fn grad_input(
             for (ch, [a, b, k]) in coef.iter().enumerate() {
                 let r = ch * hw..(ch + 1) * hw;
                 let (dx, x, y, dy) = (&mut dx[r.clone()], &x[r.clone()], &y[r.clone()], &dy[r]);
-                for i in 0..x.len() {
-                    let g = if relu && y[i] <= 0.0 { 0.0 } else { dy[i] };
-                    dx[i] = a * g + b * x[i] + k;
+                for ((dx, x), (y, dy)) in dx.iter_mut().zip(x).zip(y.iter().zip(dy)) {
+                    *dx = a * relu_mask(relu, *y, *dy) + b * x + k;
                 }
             }
         });

@@ -48,7 +48,7 @@ impl Geom {
     /// Whether to split the batch across threads (each GEMM serial) rather than
     /// let the GEMM split itself, for a batch too small to feed every thread.
     fn batch_parallel(&self) -> bool {
-        self.n >= rayon::current_num_threads()
+        self.n >= rayon::current_num_threads() && std::env::var_os("NAS_CONV_GEMM_PAR").is_none()
     }
     fn gemm_par(&self) -> Parallelism {
         if self.batch_parallel() {
@@ -283,8 +283,9 @@ fn grad_kernel_chunk(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     }
 }
 
-/// Kernel gradient summed over the batch; each thread sums its share of samples
-/// into its own buffer, then the buffers are added.
+/// Kernel gradient summed over the batch; each task sums a run of samples into its
+/// own buffer, then the buffers are added. Several runs per thread keep the threads
+/// busy when one of them is slowed down.
 pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let len = g.o * g.kdim();
     if !g.batch_parallel() {
@@ -292,9 +293,9 @@ pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         grad_kernel_chunk(g, x, dy, &mut dw);
         return dw;
     }
-    let per_thread = g.n.div_ceil(rayon::current_num_threads());
-    x.par_chunks(per_thread * g.c * g.hw())
-        .zip(dy.par_chunks(per_thread * g.o * g.ohw()))
+    let per_task = g.n.div_ceil(4 * rayon::current_num_threads());
+    x.par_chunks(per_task * g.c * g.hw())
+        .zip(dy.par_chunks(per_task * g.o * g.ohw()))
         .map(|(x, dy)| {
             let mut dw = vec![0f32; len];
             grad_kernel_chunk(g, x, dy, &mut dw);
