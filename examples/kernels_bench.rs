@@ -14,38 +14,59 @@ use nas::kernels::{batch_norm_relu_train, batch_norm_train, conv2d, ConvParams};
 
 /// Fastest milliseconds per call of `f` over `iters` calls after two warm-up calls
 /// (the fastest because on a shared machine the slower ones measure other people's work).
-fn time_ms(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// Also returns the process CPU time per call (all threads, 10 ms ticks summed over
+/// the calls), which is what the call costs regardless of who else runs.
+fn time_ms(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
     for _ in 0..2 {
         f()?;
     }
     let mut times = Vec::with_capacity(iters);
+    let cpu_start = cpu_ms();
     for _ in 0..iters {
         let start = Instant::now();
         f()?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
+    let cpu = (cpu_ms() - cpu_start) / iters as f64;
     times.sort_by(f64::total_cmp);
-    Ok(times[0])
+    Ok((times[0], cpu))
+}
+
+/// User plus system CPU time of this process so far, from `/proc/self/stat` (Linux).
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(") ").next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the file, 11 and 12 after the name.
+    (ticks(11) + ticks(12)) * 10.0
 }
 
 /// Prints the forward time of `f` and the time of `backward()` from its output
 /// (seeded with ones by candle, so only the op itself and gradient accumulation run).
 fn report(name: &str, iters: usize, f: impl Fn(&Tensor) -> Result<Tensor>, xs: &Var) -> Result<()> {
-    let fwd = time_ms(iters, || f(xs).map(|_| ()))?;
+    let (fwd, fwd_cpu) = time_ms(iters, || f(xs).map(|_| ()))?;
     let ys = f(xs)?;
-    let bwd = time_ms(iters, || {
+    let (bwd, bwd_cpu) = time_ms(iters, || {
         let grads = ys.backward()?;
         assert!(grads.get(xs).is_some());
         Ok(())
     })?;
-    let total = fwd + bwd;
-    println!("{name:<38} fwd {fwd:7.2} ms  bwd {bwd:7.2} ms  fwd+bwd {total:7.2} ms");
+    println!(
+        "{name:<38} wall fwd {fwd:7.2} bwd {bwd:7.2} sum {:7.2} ms | cpu fwd {fwd_cpu:6.1} bwd {bwd_cpu:6.1} ms",
+        fwd + bwd
+    );
     Ok(())
 }
 
 /// One conv shape (`c -> o`, `k x k`, on `n x c x hw x hw`), candle then ours.
 fn conv_benches(n: usize, c: usize, o: usize, k: usize, stride: usize, hw: usize) -> Result<()> {
-    let (dev, iters) = (Device::Cpu, if n > 8 { 10 } else { 20 });
+    let (dev, iters) = (Device::Cpu, if n > 8 { 20 } else { 40 });
     let pad = k / 2;
     let xs = Var::randn(0f32, 1.0, (n, c, hw, hw), &dev)?;
     let ws = Var::randn(0f32, 0.1, (o, c, k, k), &dev)?;

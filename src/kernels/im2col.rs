@@ -48,7 +48,7 @@ impl Geom {
     /// Whether to split the batch across threads (each GEMM serial) rather than
     /// let the GEMM split itself, for a batch too small to feed every thread.
     fn batch_parallel(&self) -> bool {
-        self.n >= rayon::current_num_threads() && std::env::var_os("NAS_CONV_GEMM_PAR").is_none()
+        self.n >= rayon::current_num_threads()
     }
     fn gemm_par(&self) -> Parallelism {
         if self.batch_parallel() {
@@ -238,8 +238,49 @@ pub(crate) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
     y
 }
 
-/// Input gradient: `dx[n] = col2im(W^T * dy[n])`, group by group.
+/// For stride 1 and a square kernel, the input gradient is itself a convolution:
+/// of `dy` with the kernel flipped in space and with inputs and outputs swapped,
+/// padded by `dilation * (k - 1) - padding`. Its GEMM sums over `og * k * k`
+/// instead of `og`, and im2col reads where col2im would scatter.
+fn transposed(g: &Geom) -> Option<Geom> {
+    let span = g.dil * (g.kh - 1);
+    let fits = g.stride == 1 && g.kh == g.kw && g.pad <= span;
+    fits.then(|| Geom {
+        c: g.o,
+        h: g.oh,
+        w: g.ow,
+        o: g.c,
+        oh: g.h,
+        ow: g.w,
+        pad: span - g.pad,
+        ..*g
+    })
+}
+
+/// The kernel of `transposed`: `w'[grp][ci][oi][ki][kj] = w[grp][oi][ci][kh-1-ki][kw-1-kj]`.
+fn flip_kernel(g: &Geom, w: &[f32]) -> Vec<f32> {
+    let (og, cg, taps) = (g.og(), g.cg(), g.kh * g.kw);
+    let mut flipped = vec![0f32; w.len()];
+    for grp in 0..g.groups {
+        for oi in 0..og {
+            for ci in 0..cg {
+                let src = &w[((grp * og + oi) * cg + ci) * taps..][..taps];
+                let dst = &mut flipped[((grp * cg + ci) * og + oi) * taps..][..taps];
+                dst.iter_mut()
+                    .zip(src.iter().rev())
+                    .for_each(|(d, s)| *d = *s);
+            }
+        }
+    }
+    flipped
+}
+
+/// Input gradient: a convolution of `dy` where `transposed` applies, else
+/// `dx[n] = col2im(W^T * dy[n])`, group by group.
 pub(crate) fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    if let Some(t) = transposed(g) {
+        return forward(&t, dy, &flip_kernel(g, w), None);
+    }
     let (og, kdim, ohw, hw) = (g.og(), g.kdim(), g.ohw(), g.hw());
     let mut dx = vec![0f32; g.n * g.c * hw];
     per_sample(g, dy, g.o * ohw, &mut dx, g.c * hw, |dys, dxs| {
