@@ -65,6 +65,9 @@ fn geometry(xs: &Tensor, w: &Tensor, cfg: ConvParams) -> Result<Geom> {
     let (n, c, h, iw) = xs.dims4()?;
     let (o, cg, kh, kw) = w.dims4()?;
     let groups = cfg.groups.max(1);
+    if cfg.stride == 0 || cfg.dilation == 0 {
+        bail!("conv2d: stride and dilation must be at least 1, got {cfg:?}")
+    }
     if c != cg * groups || o % groups != 0 {
         bail!("conv2d: input {c} channels, kernel {o}x{cg}, {groups} groups do not fit")
     }

@@ -208,7 +208,7 @@ fn conv2d_falls_back_to_candle_for_f64() -> Result<()> {
 }
 
 #[test]
-fn conv2d_rejects_mismatched_groups() -> Result<()> {
+fn conv2d_rejects_mismatched_groups_and_zero_stride() -> Result<()> {
     let xs = Tensor::zeros((1, 4, 5, 5), DType::F32, &Device::Cpu)?;
     let ws = Tensor::zeros((3, 2, 3, 3), DType::F32, &Device::Cpu)?;
     let cfg = ConvParams {

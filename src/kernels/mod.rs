@@ -8,6 +8,7 @@ mod batch_norm;
 mod conv;
 mod cpu;
 mod im2col;
+mod planes;
 
 #[cfg(test)]
 mod batch_norm_tests;
