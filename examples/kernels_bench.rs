@@ -66,20 +66,34 @@ fn report(name: &str, iters: usize, f: impl Fn(&Tensor) -> Result<Tensor>, xs: &
 
 /// One conv shape (`c -> o`, `k x k`, on `n x c x hw x hw`), candle then ours.
 fn conv_benches(n: usize, c: usize, o: usize, k: usize, stride: usize, hw: usize) -> Result<()> {
+    grouped_conv_benches(n, c, o, k, stride, hw, 1)
+}
+
+/// As `conv_benches`, with `groups` groups (`groups == c` is depthwise).
+fn grouped_conv_benches(
+    n: usize,
+    c: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    hw: usize,
+    groups: usize,
+) -> Result<()> {
     let (dev, iters) = (Device::Cpu, if n > 8 { 20 } else { 40 });
     let pad = k / 2;
     let xs = Var::randn(0f32, 1.0, (n, c, hw, hw), &dev)?;
-    let ws = Var::randn(0f32, 0.1, (o, c, k, k), &dev)?;
+    let ws = Var::randn(0f32, 0.1, (o, c / groups, k, k), &dev)?;
     let cfg = ConvParams {
         stride,
         padding: pad,
+        groups,
         ..Default::default()
     };
-    let tag = format!("{c}->{o} {k}x{k} s{stride} {n}x{hw}x{hw}");
+    let tag = format!("{c}->{o} {k}x{k} s{stride} g{groups} {n}x{hw}x{hw}");
     let identity = |x: &Tensor| x.affine(1.0, 0.0);
     report(&format!("autograd floor (x*1) {tag}"), iters, identity, &xs)?;
     if !std::env::args().any(|a| a == "nas-only") {
-        let reference = |x: &Tensor| x.conv2d(&ws, pad, stride, 1, 1);
+        let reference = |x: &Tensor| x.conv2d(&ws, pad, stride, 1, groups);
         report(&format!("conv {tag} candle"), iters, reference, &xs)?;
     }
     let ours = |x: &Tensor| conv2d(x, &ws, None, cfg);
@@ -102,6 +116,7 @@ fn main() -> Result<()> {
         conv_benches(128, 16, 32, 1, 2, 28)?;
         conv_benches(128, 32, 32, 3, 1, 14)?;
         conv_benches(8, 16, 16, 3, 1, 28)?;
+        grouped_conv_benches(128, 32, 32, 3, 1, 14, 32)?;
     }
     if wanted("bn") {
         bn_benches()?;

@@ -259,3 +259,29 @@ fn conv2d_gradients_are_the_adjoint_of_the_forward_on_odd_shapes() -> Result<()>
     }
     Ok(())
 }
+
+#[test]
+fn conv2d_with_non_square_kernels_matches_candle() -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    for (kh, kw, padding, groups) in [(1, 3, 1, 1), (3, 1, 0, 2), (5, 3, 2, 4)] {
+        let cfg = ConvParams {
+            stride: 1,
+            padding,
+            dilation: 1,
+            groups,
+        };
+        let xs = Var::from_tensor(&uniform(&mut rng, &[3, 4, 9, 8])?)?;
+        let ws = Var::from_tensor(&uniform(&mut rng, &[4, 4 / groups, kh, kw])?)?;
+        let ys = conv2d(&xs, &ws, None, cfg)?;
+        let want = xs.conv2d(&ws, padding, 1, 1, groups)?;
+        assert_close(&ys, &want, &format!("forward {kh}x{kw} {cfg:?}"))?;
+        let r = uniform(&mut rng, want.dims())?;
+        let grads = (&ys * &r)?.sum_all()?.backward()?;
+        let want_grads = (&want * &r)?.sum_all()?.backward()?;
+        for (name, var) in [("dx", &xs), ("dw", &ws)] {
+            let (got, expected) = (grads.get(var).unwrap(), want_grads.get(var).unwrap());
+            assert_close(got, expected, &format!("{name} {kh}x{kw} {cfg:?}"))?;
+        }
+    }
+    Ok(())
+}
