@@ -51,8 +51,8 @@ pub fn batch_norm_eval(
         return if relu { ys.relu() } else { Ok(ys) };
     }
     let op = ChannelAffine {
-        scale: scale.to_vec1()?,
-        shift: shift.to_vec1()?,
+        scale: scale.flatten_all()?.to_vec1()?,
+        shift: shift.flatten_all()?.to_vec1()?,
         relu,
     };
     xs.contiguous()?.apply_op1(op)
@@ -185,7 +185,7 @@ impl CustomOp3 for BatchNormOp {
         &self,
         xs: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -193,7 +193,8 @@ impl CustomOp3 for BatchNormOp {
         let (n, c, hw) = dims(xs.shape())?;
         let count = (n * hw).max(1) as f32;
         let (grad, dev) = (grad.contiguous()?, xs.device());
-        let gamma = gamma.to_vec1::<f32>()?;
+        let gamma_shape = gamma.shape().clone();
+        let gamma = gamma.flatten_all()?.to_vec1::<f32>()?;
         with_slice(xs, |x| {
             with_slice(res, |y| {
                 with_slice(&grad, |dy| {
@@ -219,8 +220,8 @@ impl CustomOp3 for BatchNormOp {
                     };
                     Ok((
                         dx,
-                        Some(Tensor::from_vec(dgamma, c, dev)?),
-                        Some(Tensor::from_vec(dbeta, c, dev)?),
+                        Some(Tensor::from_vec(dgamma, gamma_shape.clone(), dev)?),
+                        Some(Tensor::from_vec(dbeta, beta.shape(), dev)?),
                     ))
                 })
             })

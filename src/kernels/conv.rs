@@ -53,6 +53,13 @@ pub fn conv2d(xs: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: ConvParams) -
     let op = ConvOp {
         geom: geometry(xs, w, cfg)?,
     };
+    if let Some(b) = bias.filter(|b| b.elem_count() != op.geom.o) {
+        bail!(
+            "conv2d: bias of shape {:?} for {} output channels",
+            b.shape(),
+            op.geom.o
+        )
+    }
     let (xs, w) = (xs.contiguous()?, w.contiguous()?);
     match bias {
         Some(b) => xs.apply_op3(&w, &b.contiguous()?, op),
@@ -128,14 +135,15 @@ impl ConvOp {
             };
             let db = bias
                 .filter(|b| b.track_op())
-                .map(|_| im2col::grad_bias(g, dy));
+                .map(|b| (im2col::grad_bias(g, dy), b.shape()));
             let dev = xs.device();
             Ok([
                 dx.map(|v| Tensor::from_vec(v, xs.shape(), dev))
                     .transpose()?,
                 dw.map(|v| Tensor::from_vec(v, w.shape(), dev))
                     .transpose()?,
-                db.map(|v| Tensor::from_vec(v, g.o, dev)).transpose()?,
+                db.map(|(v, shape)| Tensor::from_vec(v, shape, dev))
+                    .transpose()?,
             ])
         })
     }
