@@ -7,6 +7,7 @@ pub mod controller;
 pub mod data;
 pub mod error;
 pub mod graph;
+pub mod kernels;
 pub mod pool;
 pub mod search;
 pub mod space;
