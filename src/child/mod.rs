@@ -1,11 +1,13 @@
 //! Child networks: candle modules built from op graphs.
 
 mod init;
+mod layers;
 mod net;
 mod pooling;
 
 pub use init::init_weights;
-pub use net::{ChildNet, ConvLayer};
+pub use layers::{BatchNormLayer, ConvLayer, Kernels};
+pub use net::ChildNet;
 pub use pooling::{avg_pool, max_pool};
 
 #[cfg(test)]

@@ -3,59 +3,21 @@
 //! exported code are one and the same.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, BatchNormConfig, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
+
+use super::layers::{BatchNormLayer, ConvLayer, Kernels};
 
 use super::pooling::{avg_pool, max_pool};
-use crate::graph::{Conv, Graph, Op, Pool};
-
-/// A convolution that keeps its settings, so it can run on candle's or nas's own kernels.
-#[derive(Clone, Debug)]
-pub struct ConvLayer {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    conv: Conv,
-}
-
-impl ConvLayer {
-    /// Creates the weights under `vb` with candle-nn's initialisation (Kaiming normal).
-    pub fn new(in_channels: usize, conv: Conv, vb: VarBuilder) -> Result<Self> {
-        let cfg = candle_nn::Conv2dConfig {
-            padding: conv.padding,
-            stride: conv.stride,
-            dilation: conv.dilation,
-            groups: conv.groups,
-            cudnn_fwd_algo: None,
-        };
-        let layer = if conv.bias {
-            candle_nn::conv2d(in_channels, conv.out, conv.kernel, cfg, vb)?
-        } else {
-            candle_nn::conv2d_no_bias(in_channels, conv.out, conv.kernel, cfg, vb)?
-        };
-        Ok(ConvLayer {
-            weight: layer.weight().clone(),
-            bias: layer.bias().cloned(),
-            conv,
-        })
-    }
-}
-
-impl Module for ConvLayer {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let c = &self.conv;
-        let ys = xs.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?;
-        match &self.bias {
-            Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(ys),
-        }
-    }
-}
+use crate::graph::{Graph, Op, Pool};
 
 /// One built node.
 #[derive(Clone, Debug)]
 enum Layer {
     Input,
     Conv(ConvLayer),
-    BatchNorm(BatchNorm),
+    BatchNorm(BatchNormLayer),
+    /// A ReLU already applied by the batch norm before it.
+    Fused,
     Relu,
     Relu6,
     MaxPool(Pool),
@@ -78,8 +40,15 @@ pub struct ChildNet {
 }
 
 impl ChildNet {
-    /// Builds every node of `graph` with its parameters under `vb.pp(node.name)`.
+    /// Builds every node of `graph` with its parameters under `vb.pp(node.name)`, on nas's
+    /// fast CPU kernels.
     pub fn new(graph: &Graph, vb: VarBuilder) -> Result<Self> {
+        Self::with_kernels(graph, vb, Kernels::Fast)
+    }
+
+    /// Like [`ChildNet::new`], choosing the kernels.
+    pub fn with_kernels(graph: &Graph, vb: VarBuilder, kernels: Kernels) -> Result<Self> {
+        let fused = fusable_relus(graph);
         let mut layers = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             let in_ch = node
@@ -88,14 +57,15 @@ impl ChildNet {
                 .map(|&i| graph.shape(i).channels())
                 .unwrap_or(0);
             let vb = vb.pp(&node.name);
+            let id = layers.len();
             layers.push(match &node.op {
                 Op::Input => Layer::Input,
-                Op::Conv(c) => Layer::Conv(ConvLayer::new(in_ch, *c, vb)?),
-                Op::BatchNorm => Layer::BatchNorm(candle_nn::batch_norm(
-                    in_ch,
-                    BatchNormConfig::default(),
-                    vb,
-                )?),
+                Op::Conv(c) => Layer::Conv(ConvLayer::new(in_ch, *c, kernels, vb)?),
+                Op::BatchNorm => {
+                    let relu = fused.iter().any(|&(bn, _)| bn == id);
+                    Layer::BatchNorm(BatchNormLayer::new(in_ch, relu, kernels, vb)?)
+                }
+                Op::Relu if fused.iter().any(|&(_, relu)| relu == id) => Layer::Fused,
                 Op::Relu => Layer::Relu,
                 Op::Relu6 => Layer::Relu6,
                 Op::MaxPool(p) => Layer::MaxPool(*p),
@@ -135,6 +105,7 @@ impl ChildNet {
             Layer::Conv(conv) => conv.forward(one()?),
             Layer::BatchNorm(bn) => bn.forward_t(one()?, train),
             Layer::Relu => one()?.relu(),
+            Layer::Fused => Ok(one()?.clone()),
             Layer::Relu6 => one()?.clamp(0f32, 6f32),
             Layer::MaxPool(p) => max_pool(one()?, p),
             Layer::AvgPool(p) => avg_pool(one()?, p),
@@ -174,4 +145,26 @@ impl ModuleT for ChildNet {
         }
         Ok(values.pop().flatten().expect("graph has an output"))
     }
+}
+
+/// (batch norm, ReLU) node pairs where the ReLU is the batch norm's only reader, so the two
+/// can run as one fused op.
+fn fusable_relus(graph: &Graph) -> Vec<(usize, usize)> {
+    let mut readers = vec![0usize; graph.nodes.len()];
+    for node in &graph.nodes {
+        for &i in &node.inputs {
+            readers[i] += 1;
+        }
+    }
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(id, node)| match (&node.op, node.inputs.as_slice()) {
+            (Op::Relu, &[bn]) if graph.nodes[bn].op == Op::BatchNorm && readers[bn] == 1 => {
+                Some((bn, id))
+            }
+            _ => None,
+        })
+        .collect()
 }
