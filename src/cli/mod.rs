@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the dispatch to one library call per command.
 //! Everything here renders; nothing here decides.
 
+mod export;
 mod interrupt;
 mod shape;
 mod space;
@@ -28,6 +29,8 @@ enum Command {
     /// The classic architectures: list, show.
     #[command(subcommand)]
     Zoo(zoo::ZooCommand),
+    /// Export a run's best candidates, a zoo net or an architecture file as Rust code.
+    Export(export::ExportArgs),
 }
 
 /// What a finished command asks the process to exit with.
@@ -42,6 +45,7 @@ impl Cli {
         match self.command {
             Command::Space(cmd) => space::run(cmd)?,
             Command::Zoo(cmd) => zoo::run(cmd)?,
+            Command::Export(args) => export::run(args)?,
         }
         Ok(Exit::Ok)
     }
