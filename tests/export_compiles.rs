@@ -66,10 +66,12 @@ fn rustfmt_check(file: &Path) {
     );
 }
 
-/// A few decoded architectures of each shipped cells space, at least one with skip inputs.
+/// A few decoded architectures of each shipped cells space, with skip inputs wherever the
+/// space has them.
 fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let mut out = Vec::new();
+    let mut any_skips = false;
     for space_name in [
         "resnet-cells",
         "bottleneck-cells",
@@ -94,10 +96,7 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
                 break;
             }
         }
-        assert!(
-            with_skips,
-            "{space_name}: no sampled architecture has skips"
-        );
+        any_skips |= with_skips;
         for (i, arch) in picked.iter().enumerate() {
             let name = format!("{}_{i}", space_name.replace('-', "_"));
             let path = dir.join(format!("{name}.json"));
@@ -105,6 +104,7 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
             out.push((name, path));
         }
     }
+    assert!(any_skips, "no sampled architecture has skip inputs");
     out
 }
 
@@ -176,7 +176,11 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
     let krate = fresh_crate("nas-export-check");
     let root = krate.path();
     let src = root.join("src");
-    fs::write(root.join("Cargo.toml"), manifest("export_check")).unwrap();
+    // The nets' own code needs little optimisation (candle, a dependency, does the work at
+    // opt-level 3 either way), and sixteen forward passes compile much faster at opt-level 1.
+    let manifest =
+        manifest("export_check") + "\n[profile.release.package.export-check]\nopt-level = 1\n";
+    fs::write(root.join("Cargo.toml"), manifest).unwrap();
     let options = ExportOptions::default();
     let mut nets = Vec::new();
     let archs = root.join("archs");
@@ -232,6 +236,8 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
         let diff = max_abs_diff(&outputs[&e.name], &expected);
         eprintln!("{}: max |exported - engine| = {diff:e}", e.name);
         assert!(diff <= 1e-5, "{}: logits differ by {diff}", e.name);
+        let spread = max_abs_diff(&expected, &expected.zeros_like().unwrap());
+        assert!(spread > 1e-3, "{}: logits are all near zero", e.name);
     }
 }
 

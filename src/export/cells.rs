@@ -38,10 +38,8 @@ pub(super) fn arch_source(arch: &Architecture, graph: &Graph) -> Result<(String,
     if transition {
         out.push_str(TRANSITION);
     }
-    if blocks
-        .iter()
-        .any(|b| matches!(b, Block::Inception { branches, .. } if *branches >= 3))
-    {
+    // `InceptionBranch::Pooled` calls it whether or not this net has a third branch.
+    if uses("inception") {
         out.push_str(MAX_POOL_SAME);
     }
     Ok((imports.to_string(), out))
