@@ -6,6 +6,7 @@ pub mod child;
 pub mod controller;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod graph;
 pub mod kernels;
 pub mod pool;

@@ -95,7 +95,11 @@ fn fast_kernels_match_candles_reference_ops_on_a_sampled_net() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let xs = Tensor::randn(0f32, 1., (3, 1, 28, 28), &Device::Cpu).unwrap();
     for _ in 0..3 {
-        let graph = space.decode(&space.sample(&mut rng)).unwrap().lower().unwrap();
+        let graph = space
+            .decode(&space.sample(&mut rng))
+            .unwrap()
+            .lower()
+            .unwrap();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let fast = ChildNet::with_kernels(&graph, vb.clone(), Kernels::Fast).unwrap();
@@ -103,9 +107,26 @@ fn fast_kernels_match_candles_reference_ops_on_a_sampled_net() {
         for train in [false, true] {
             let a = fast.forward_t(&xs, train).unwrap();
             let b = reference.forward_t(&xs, train).unwrap();
-            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1.0);
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff <= 1e-4 * scale, "train={train}: {diff} vs scale {scale}");
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                .max(1.0);
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                diff <= 1e-4 * scale,
+                "train={train}: {diff} vs scale {scale}"
+            );
         }
     }
 }

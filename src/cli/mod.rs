@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the dispatch to one library call per command.
 //! Everything here renders; nothing here decides.
 
+mod export;
 mod interrupt;
 mod runs;
 mod search;
@@ -50,6 +51,8 @@ enum Command {
     Zoo(zoo::ZooCommand),
     /// Trains one network (from the zoo or an architecture file) and evaluates it on the test split.
     Train(train::TrainArgs),
+    /// Export a run's best candidates, a zoo net or an architecture file as Rust code.
+    Export(export::ExportArgs),
 }
 
 /// What a finished command asks the process to exit with.
@@ -74,6 +77,7 @@ impl Cli {
             Command::Space(cmd) => space::run(cmd)?,
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
+            Command::Export(args) => export::run(args)?,
         }
         Ok(Exit::Ok)
     }

@@ -1,0 +1,205 @@
+//! The file-writing entry points: `DIR/NAME.rs`, `DIR/NAME.safetensors` and `DIR/NAME.json`
+//! for a run's candidate, a zoo net or an architecture file, each written atomically (a sibling
+//! temp file, fsync, rename, fsync of the folder), plus the optional ready crate.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::info::{identifier, ExportInfo, ExportOptions, ExportTarget};
+use super::krate::write_crate;
+use super::source::rust_source;
+use super::weights::fresh_weights;
+use crate::arch::Architecture;
+use crate::error::{Error, Result};
+use crate::store::{RunStore, Status};
+
+/// What an export wrote.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Exported {
+    /// Module name (`candidate_17`).
+    pub name: String,
+    pub source: PathBuf,
+    pub weights: PathBuf,
+    pub arch: PathBuf,
+    /// The ready crate's folder, with `--crate`.
+    pub crate_dir: Option<PathBuf>,
+}
+
+/// Exports candidate `id` of the run in `run_dir` with its stored trained weights.
+pub fn export_candidate(
+    run_dir: &Path,
+    id: u64,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<Exported> {
+    let store = RunStore::open(run_dir)?;
+    let candidate = store.candidate(id)?.ok_or_else(|| {
+        Error::invalid(
+            "candidate id",
+            format!("run {} has no candidate {id}", run_dir.display()),
+        )
+    })?;
+    let Some(weights) = store.weights(id)? else {
+        let kept = store.weights_ids()?;
+        let kept: Vec<String> = kept.iter().map(|i| i.to_string()).collect();
+        return Err(Error::invalid(
+            "candidate id",
+            format!(
+                "candidate {id} has no stored weights: a run keeps the weights of its top-K candidates only (ids with weights: {}); export one of those, or retrain this architecture",
+                if kept.is_empty() { "none".to_string() } else { kept.join(", ") }
+            ),
+        ));
+    };
+    let arch: Architecture = serde_json::from_value(candidate.arch.clone())?;
+    let nas_version = store.meta().map(|m| m.nas_version).ok();
+    drop(store);
+    let name = format!("candidate_{id}");
+    let target = ExportTarget::Arch(arch.clone());
+    let mut info = info_for(&name, &target, options)?;
+    info.val_acc = candidate.metrics.get("val_acc").copied();
+    info.run = Some(run_dir.display().to_string());
+    info.candidate = Some(id);
+    if candidate.status != Status::Completed {
+        info.generated_by.push_str(&format!(
+            " (candidate status: {})",
+            candidate.status.as_str()
+        ));
+    }
+    if let Some(version) = nas_version {
+        info.generated_by
+            .push_str(&format!("; the run was made by nas {version}"));
+    }
+    write_all(&target, &info, &weights, &arch.to_json(), out_dir, options)
+}
+
+/// The ids of the best `k` completed candidates by reward (best first).
+pub fn best_candidates(run_dir: &Path, k: usize) -> Result<Vec<u64>> {
+    let store = RunStore::open(run_dir)?;
+    let mut done: Vec<_> = store
+        .candidates()?
+        .into_iter()
+        .filter(|c| c.status == Status::Completed)
+        .collect();
+    done.sort_by(|a, b| b.reward.total_cmp(&a.reward).then(a.id.cmp(&b.id)));
+    Ok(done.into_iter().take(k).map(|c| c.id).collect())
+}
+
+/// Exports zoo net `name` at `input` with `classes` outputs and fresh deterministic weights.
+pub fn export_zoo(
+    name: &str,
+    input: [usize; 3],
+    classes: usize,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<Exported> {
+    let graph = crate::zoo::build(name, input, classes)?;
+    let weights = safetensors_bytes(&fresh_weights(&graph)?)?;
+    let target = ExportTarget::Zoo {
+        name: name.to_string(),
+        graph,
+    };
+    let info = info_for(name, &target, options)?;
+    let json = serde_json::json!({ "zoo": name, "input": input, "classes": classes });
+    let json = serde_json::to_string_pretty(&json)?;
+    write_all(&target, &info, &weights, &json, out_dir, options)
+}
+
+/// Exports the architecture in the JSON file `path` with fresh deterministic weights; the
+/// module is named after the file stem.
+pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Result<Exported> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let arch = Architecture::from_json(&text, Some(path))?;
+    let weights = safetensors_bytes(&fresh_weights(&arch.lower()?)?)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("arch");
+    let target = ExportTarget::Arch(arch.clone());
+    let info = info_for(stem, &target, options)?;
+    write_all(&target, &info, &weights, &arch.to_json(), out_dir, options)
+}
+
+fn info_for(name: &str, target: &ExportTarget, options: &ExportOptions) -> Result<ExportInfo> {
+    let mut info = ExportInfo::new(&identifier(name), target)?;
+    info.normalisation = options.normalisation.clone();
+    if let Some(how) = &options.generated_by {
+        info.generated_by = how.clone();
+    }
+    Ok(info)
+}
+
+fn write_all(
+    target: &ExportTarget,
+    info: &ExportInfo,
+    weights: &[u8],
+    json: &str,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<Exported> {
+    let source = rust_source(target, info)?;
+    fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let file = |ext: &str| out_dir.join(format!("{}.{ext}", info.name));
+    let exported = Exported {
+        name: info.name.clone(),
+        source: file("rs"),
+        weights: file("safetensors"),
+        arch: file("json"),
+        crate_dir: options.with_crate.then(|| out_dir.join(&info.name)),
+    };
+    write_atomic(&exported.source, source.as_bytes())?;
+    write_atomic(&exported.weights, weights)?;
+    write_atomic(&exported.arch, format!("{json}\n").as_bytes())?;
+    if let Some(dir) = &exported.crate_dir {
+        write_crate(dir, &info.name, &source, weights)?;
+    }
+    Ok(exported)
+}
+
+/// The variables of `varmap` as safetensors bytes.
+fn safetensors_bytes(varmap: &candle_nn::VarMap) -> Result<Vec<u8>> {
+    let dir = tempfile_dir()?;
+    let path = dir.join("weights.safetensors");
+    varmap.save(&path)?;
+    let bytes = fs::read(&path).map_err(|e| Error::io(&path, e));
+    let _ = fs::remove_dir_all(&dir);
+    bytes
+}
+
+/// A private scratch folder under the system temp dir.
+fn tempfile_dir() -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nas-export-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
+}
+
+/// Writes `bytes` to `path` whole or not at all: a sibling temp file, fsync, rename, and an
+/// fsync of the folder so the rename itself is durable.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("export");
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
