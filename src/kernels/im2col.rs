@@ -131,8 +131,11 @@ fn shifted_row(g: &Geom, plane: &[f32], out: &mut [f32], ki: usize, kj: usize) {
     let hi = ((plane.len() as isize - shift).clamp(0, len) as usize).max(lo);
     out[..lo].fill(0.0);
     out[hi..].fill(0.0);
-    let src = (lo as isize + shift) as usize;
-    out[lo..hi].copy_from_slice(&plane[src..src + hi - lo]);
+    if hi > lo {
+        // only here is `lo + shift` inside the plane (a tiny plane can be shifted past it)
+        let src = (lo as isize + shift) as usize;
+        out[lo..hi].copy_from_slice(&plane[src..src + hi - lo]);
+    }
     let (first, end) = valid_cols(off, 1, g.w, g.ow);
     for row in out.chunks_exact_mut(g.ow) {
         row[..first].iter_mut().for_each(|v| *v = 0.0);
