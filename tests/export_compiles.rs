@@ -121,7 +121,7 @@ fn fixed_input(shape: [usize; 3]) -> Tensor {
 fn engine_logits(graph: &Graph, weights: &Path, xs: &Tensor) -> Tensor {
     let bytes = fs::read(weights).unwrap();
     let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).unwrap();
-    let net = ChildNet::new(graph, vb).unwrap();
+    let net = ChildNet::with_kernels(graph, vb, nas::child::Kernels::Reference).unwrap();
     net.forward_t(xs, false).unwrap()
 }
 

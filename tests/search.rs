@@ -97,7 +97,7 @@ fn reinforce_beats_random_on_the_table_over_ten_seeds() {
                 &format!("{strategy}-{seed}"),
                 strategy,
                 seed,
-                400,
+                800,
             );
             lines.last().unwrap()["best_reward"].as_f64().unwrap()
         };
@@ -230,11 +230,11 @@ fn a_short_real_search_trains_children_on_the_synthetic_set() {
         "--dataset",
         "synthetic",
         "--epochs",
-        "1",
+        "2",
         "--train-size",
-        "512",
+        "2000",
         "--val-size",
-        "256",
+        "500",
         "--json",
         "--run",
         "real",
@@ -251,7 +251,7 @@ fn a_short_real_search_trains_children_on_the_synthetic_set() {
         assert_eq!(l["reward"].as_f64().unwrap(), acc);
     }
     assert!(
-        lines[3]["best_reward"].as_f64().unwrap() > 0.15,
-        "better than chance after one epoch"
+        lines[3]["best_reward"].as_f64().unwrap() > 0.5,
+        "better than chance (0.1) after two epochs"
     );
 }
