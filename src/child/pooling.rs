@@ -52,16 +52,7 @@ pub fn max_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
     } else {
         f64::MIN
     };
-    let (_, _, h, w) = xs.dims4()?;
-    let padded = pad_for(xs, pool, low)?;
-    let mut out: Option<Tensor> = None;
-    for view in shifted_views(&padded, pool, h, w)? {
-        out = Some(match out {
-            None => view,
-            Some(acc) => acc.maximum(&view)?,
-        });
-    }
-    out.ok_or_else(|| candle_core::Error::Msg("empty pooling window".into()))
+    fold_views(xs, pool, low, |acc, view| acc.maximum(&view))
 }
 
 /// Average pooling over NCHW input; padded zeros count in the average, as in PyTorch.
@@ -69,17 +60,24 @@ pub fn avg_pool(xs: &Tensor, pool: &Pool) -> Result<Tensor> {
     if pool.kernel == pool.stride && pool.padding == 0 && !pool.ceil {
         return windows(xs, pool.kernel)?.mean(5)?.mean(3);
     }
-    let (_, _, h, w) = xs.dims4()?;
-    let padded = pad_for(xs, pool, 0.0)?;
-    let mut sum: Option<Tensor> = None;
-    for view in shifted_views(&padded, pool, h, w)? {
-        sum = Some(match sum {
-            None => view,
-            Some(acc) => (acc + view)?,
-        });
-    }
-    let sum = sum.ok_or_else(|| candle_core::Error::Msg("empty pooling window".into()))?;
+    let sum = fold_views(xs, pool, 0.0, |acc, view| acc + view)?;
     sum.affine(1.0 / (pool.kernel * pool.kernel) as f64, 0.0)
+}
+
+/// Pads `xs` with `fill` and combines its shifted views element-wise with `combine`.
+fn fold_views(
+    xs: &Tensor,
+    pool: &Pool,
+    fill: f64,
+    combine: impl Fn(Tensor, Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let (_, _, h, w) = xs.dims4()?;
+    let padded = pad_for(xs, pool, fill)?;
+    let mut views = shifted_views(&padded, pool, h, w)?.into_iter();
+    let first = views
+        .next()
+        .ok_or_else(|| candle_core::Error::Msg("empty pooling window".into()))?;
+    views.try_fold(first, combine)
 }
 
 /// Non-overlapping k x k windows as a [n, c, oh, k, ow, k] tensor. Pooling by a reduction
