@@ -2,6 +2,7 @@
 //! (or CUDA), a durable sled history and Rust code export.
 
 pub mod arch;
+pub mod atomic_file;
 pub mod child;
 pub mod controller;
 pub mod data;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod graph;
 pub mod kernels;
+mod panics;
 pub mod pool;
 pub mod search;
 pub mod space;

@@ -1,7 +1,6 @@
 //! `nas train (--zoo NAME | --arch FILE.json)`: trains one network on a data set, shows a bar
 //! per epoch, evaluates once on the test split and writes weights, architecture and metrics.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -11,6 +10,7 @@ use candle_nn::VarBuilder;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nas::arch::Architecture;
+use nas::atomic_file::write_atomic;
 use nas::child::ChildNet;
 use nas::data::{load, Dataset, DatasetSpec, LoadOptions, SplitKind};
 use nas::graph::Graph;
@@ -225,21 +225,6 @@ fn report(
         "config": cfg,
         "out": out,
     })
-}
-
-/// Writes `bytes` to `path` whole or not at all: a sibling temp file, fsync, rename, fsync dir.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().context("a file name")?.to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().with_context(|| format!("writing {}", path.display()))
 }
 
 /// The per-epoch progress bar on stderr, and the validation line after each epoch.

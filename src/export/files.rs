@@ -2,8 +2,7 @@
 //! for a run's candidate, a zoo net or an architecture file, each written atomically (a sibling
 //! temp file, fsync, rename, fsync of the folder), plus the optional ready crate.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::info::{identifier, ExportInfo, ExportOptions, ExportTarget};
@@ -11,6 +10,7 @@ use super::krate::write_crate;
 use super::source::rust_source;
 use super::weights::fresh_weights;
 use crate::arch::Architecture;
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 use crate::store::{RunStore, Status};
 
@@ -174,32 +174,4 @@ fn tempfile_dir() -> Result<PathBuf> {
     ));
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     Ok(dir)
-}
-
-/// Writes `bytes` to `path` whole or not at all: a sibling temp file, fsync, rename, and an
-/// fsync of the folder so the rename itself is durable.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("export");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
 }

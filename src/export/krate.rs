@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::files::write_atomic;
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 
 /// Writes the crate for module `name` (its source and weights) into `dir`.

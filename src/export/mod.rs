@@ -10,9 +10,7 @@ mod source;
 mod walk;
 mod weights;
 
-pub use files::{
-    best_candidates, export_arch, export_candidate, export_zoo, write_atomic, Exported,
-};
+pub use files::{best_candidates, export_arch, export_candidate, export_zoo, Exported};
 pub use info::{identifier, ExportInfo, ExportOptions, ExportTarget, Normalisation};
 pub use krate::{main_source, manifest};
 pub use source::{rust_source, rustfmt};

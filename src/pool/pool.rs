@@ -217,7 +217,7 @@ impl Worker {
                 id,
                 outcome: Outcome::failed(format!(
                     "panicked: {}",
-                    crate::train::panic_message(panic.as_ref())
+                    crate::panics::panic_message(panic.as_ref())
                 )),
                 weights: None,
             });

@@ -2,7 +2,7 @@
 //! `lock`. Opening takes the lock first, then sled, then checks the schema version, so each
 //! failure has its own clear message naming the run and never a panic.
 
-use std::any::Any;
+use crate::panics::panic_message;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -188,16 +188,6 @@ fn open_db(run: &Path) -> Result<sled::Db> {
 /// is still closing can hold it, and it lets go shortly.
 fn is_sled_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }
 
 /// An error that names the run; corruption gets advice on what to do.

@@ -15,7 +15,6 @@ pub use loss::cross_entropy;
 pub use memory::{activation_bytes, mem_available};
 pub use outcome::{Metrics, Outcome, TrainEvent, Trained};
 pub use sgd::{learning_rate, Sgd};
-pub(crate) use trainer::panic_message;
 pub use trainer::{evaluate, train};
 pub use weights::{load_weights, weights_to_safetensors};
 

@@ -20,6 +20,7 @@ use crate::child::{init_weights, ChildNet};
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::panics::panic_message;
 
 /// ChaCha stream of the shuffling and augmentation, apart from the data set's own streams.
 const STREAM_BATCHES: u64 = 11;
@@ -110,17 +111,6 @@ fn stopped() -> Trained {
     Trained {
         outcome: Outcome::Stopped,
         varmap: None,
-    }
-}
-
-/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }
 
