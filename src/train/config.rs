@@ -31,7 +31,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 3,
-            batch_size: 128,
+            batch_size: 64,
             lr: 0.05,
             momentum: 0.9,
             nesterov: false,
