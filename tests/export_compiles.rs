@@ -17,7 +17,9 @@ use std::time::Instant;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use nas::child::ChildNet;
-use nas::export::{export_arch, export_zoo, manifest, ExportOptions, Exported, Normalisation};
+use nas::export::{
+    export_arch, export_candidate, export_zoo, manifest, ExportOptions, Exported, Normalisation,
+};
 use nas::graph::Graph;
 use nas::space::Space;
 use rand::SeedableRng;
@@ -194,6 +196,28 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
             .unwrap();
         nets.push((exported, graph));
     }
+    // A candidate of a real search, exported with the weights the search trained and kept.
+    let run = root.join("runs").join("search");
+    let cfg = nas::search::SearchConfig {
+        space: "mixed-cells".into(),
+        samples: 2,
+        batch: 2,
+        dataset: "synthetic".into(),
+        train_size: Some(256),
+        val_size: Some(128),
+        seed: 3,
+        ..Default::default()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let summary = nas::search::start(&run, cfg, stop, &mut |_| {}).unwrap();
+    let best = summary.best_id.expect("a completed candidate");
+    let exported = export_candidate(&run, best, &src, &options).unwrap();
+    let text = fs::read_to_string(&exported.arch).unwrap();
+    let graph = nas::arch::Architecture::from_json(&text, None)
+        .unwrap()
+        .lower()
+        .unwrap();
+    nets.push((exported, graph));
     for (name, input) in [
         ("lenet5", [1, 28, 28]),
         ("resnet18", [1, 28, 28]),
