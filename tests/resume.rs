@@ -247,3 +247,52 @@ fn resuming_with_a_changed_space_file_is_refused_unless_forced() {
     );
     ok(nas(dir.path()).args(["search", "--resume", "r", "--force"]));
 }
+
+#[test]
+fn ctrl_c_stops_after_the_running_batch_and_says_how_to_resume() {
+    let dir = scratch();
+    let args = [
+        "search",
+        "--space",
+        "resnet-cells",
+        "--samples",
+        "4",
+        "--batch",
+        "2",
+        "--seed",
+        "8",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "3",
+        "--train-size",
+        "600",
+        "--val-size",
+        "128",
+        "--workers",
+        "1",
+        "--json",
+        "--run",
+        "int",
+    ];
+    let child = nas(dir.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("nas search --resume runs/int"), "{err}");
+    let summary = json_lines(&out).pop().unwrap();
+    assert_eq!(summary["interrupted"], true);
+    ok(nas(dir.path()).args(["search", "--resume", "int", "--json"]));
+    assert_complete(&history(dir.path(), "int"), 4);
+}

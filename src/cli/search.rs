@@ -319,10 +319,22 @@ impl View {
                 "{}",
                 json!({"run": summary.run, "best_id": summary.best_id, "best_reward": summary.best_reward,
                        "samples": summary.samples, "seconds": summary.seconds,
-                       "strategy_seconds": summary.strategy_seconds, "interrupted": summary.interrupted})
+                       "strategy_seconds": summary.strategy_seconds,
+                       "max_record_seconds": summary.max_record_seconds, "interrupted": summary.interrupted})
             );
-            return Ok(());
+        } else {
+            self.print_table(summary)?;
         }
+        if summary.interrupted {
+            eprintln!(
+                "interrupted: resume with `nas search --resume {}`",
+                summary.run.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn print_table(&self, summary: &Summary) -> Result<()> {
         let store = RunStore::open(&summary.run)?;
         print!("{}", top_table(&store.candidates()?, 10));
         let share = if summary.seconds > 0.0 {
@@ -337,12 +349,6 @@ impl View {
             summary.seconds,
             summary.strategy_seconds
         );
-        if summary.interrupted {
-            eprintln!(
-                "interrupted: resume with `nas search --resume {}`",
-                summary.run.display()
-            );
-        }
         Ok(())
     }
 }

@@ -55,6 +55,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Time spent in the strategy (ask, tell, checkpoint serialisation).
     pub strategy_seconds: f64,
+    /// Longest time from a candidate's result to its record being durable (written, flushed).
+    pub max_record_seconds: f64,
     /// True when the search stopped early (Ctrl-C) and can be resumed.
     pub interrupted: bool,
 }

@@ -103,6 +103,7 @@ struct Search {
     step: u64,
     stop: Arc<AtomicBool>,
     strategy_seconds: f64,
+    max_record_seconds: f64,
     /// (reward, id) of the candidates whose weights are kept, at most `keep_top`.
     kept: Vec<(f64, u64)>,
     best: Option<(u64, f64)>,
@@ -146,6 +147,7 @@ impl Search {
             step,
             stop,
             strategy_seconds: 0.0,
+            max_record_seconds: 0.0,
             kept: vec![],
             best: None,
         };
@@ -211,6 +213,7 @@ impl Search {
             samples: self.store.len(),
             seconds: started.elapsed().as_secs_f64(),
             strategy_seconds: self.strategy_seconds,
+            max_record_seconds: self.max_record_seconds,
             interrupted,
         })
     }
@@ -330,6 +333,7 @@ impl Search {
         weights: Option<Vec<u8>>,
         events: &mut dyn FnMut(SearchEvent),
     ) -> Result<f64> {
+        let timer = Instant::now();
         let keep = c.status == Status::Completed
             && self.cfg.keep_top > 0
             && (self.kept.len() < self.cfg.keep_top
@@ -339,6 +343,7 @@ impl Search {
             self.kept.push((c.reward, c.id));
         }
         self.store.put_candidate(&c)?;
+        self.max_record_seconds = self.max_record_seconds.max(timer.elapsed().as_secs_f64());
         while self.kept.len() > self.cfg.keep_top {
             self.evict_worst()?;
         }
