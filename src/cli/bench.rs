@@ -89,8 +89,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     let header = ["NET", "PARAMS", "TRAIN IMG/S", "INFER IMG/S"];
     print!("{}", render(&header, &rows));
     println!(
-        "{:?} kernels, {} threads; training: batch {}, {} steps after {} warm-up; inference: batch {}, {} batches",
-        report.kernels,
+        "{} kernels, {} threads; training: batch {}, {} steps after {} warm-up; inference: batch {}, {} batches",
+        match report.kernels {
+            Kernels::Fast => "fast",
+            Kernels::Reference => "reference",
+        },
         report.threads,
         report.batch_size,
         report.steps,
