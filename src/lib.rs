@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod atomic_file;
+pub mod bench;
 pub mod child;
 pub mod controller;
 pub mod data;

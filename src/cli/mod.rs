@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the dispatch to one library call per command.
 //! Everything here renders; nothing here decides.
 
+mod bench;
 mod export;
 mod interrupt;
 mod runs;
@@ -53,6 +54,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Export a run's best candidates, a zoo net or an architecture file as Rust code.
     Export(export::ExportArgs),
+    /// Throughput benchmarks of the reference nets (compare with `bench/compare.sh`).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// What a finished command asks the process to exit with.
@@ -78,6 +82,7 @@ impl Cli {
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
             Command::Export(args) => export::run(args)?,
+            Command::Bench(cmd) => bench::run(cmd)?,
         }
         Ok(Exit::Ok)
     }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# nas vs PyTorch on the CPU, one command: training and inference images/s of the reference nets
+# (`nas bench train`, `bench/pytorch_bench.py`) at the same steps, warm-up, batch and threads.
+#
+#   bench/compare.sh [--steps N] [--warmup W] [--threads T] [--reference]
+#
+# --reference also times nas on candle's own ops (`--kernels reference`). Creates bench/.venv
+# with torch from PyPI if it is missing. The JSON of each run is kept in a temporary folder,
+# printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+steps=20 warmup=3 threads=$(nproc) reference=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --steps) steps=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --reference) reference=1; shift ;;
+        *) echo "usage: $0 [--steps N] [--warmup W] [--threads T] [--reference]" >&2; exit 2 ;;
+    esac
+done
+
+venv=bench/.venv
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet torch numpy
+fi
+
+cargo build --release --quiet
+nas="${CARGO_TARGET_DIR:-target}/release/nas"
+out=$(mktemp -d)
+common=(--steps "$steps" --warmup "$warmup" --threads "$threads")
+
+echo "timing nas (fast kernels)..." >&2
+"$nas" bench train "${common[@]}" --json >"$out/nas.json"
+if [ "$reference" = 1 ]; then
+    echo "timing nas (reference kernels)..." >&2
+    "$nas" bench train "${common[@]}" --kernels reference --json >"$out/nas-reference.json"
+fi
+echo "timing PyTorch (NCHW and channels_last)..." >&2
+"$venv/bin/python" bench/pytorch_bench.py "${common[@]}" --json >"$out/torch.json" 2>"$out/torch.stderr"
+
+"$venv/bin/python" - "$out" <<'EOF'
+import json, os, sys
+
+out = sys.argv[1]
+load = lambda name: json.load(open(os.path.join(out, name)))
+nas, torch = load("nas.json"), load("torch.json")
+ref = load("nas-reference.json") if os.path.exists(os.path.join(out, "nas-reference.json")) else None
+torch_nets = {n["name"]: n for n in torch["nets"]}
+ref_nets = {n["name"]: n for n in ref["nets"]} if ref else {}
+
+for phase, key in [("training", "train_images_per_second"), ("inference", "infer_images_per_second")]:
+    batch = nas["batch_size"] if phase == "training" else nas["eval_batch_size"]
+    print(f"\n{phase} (batch {batch}), images/s")
+    header = ["net", "params", "nas"] + (["nas ref"] if ref else [])
+    header += ["torch NCHW", "torch CL", "nas/NCHW", "nas/CL"]
+    rows = []
+    for n in nas["nets"]:
+        t = torch_nets[n["name"]]
+        if t["params"] != n["params"]:
+            sys.exit(f"{n['name']}: nas has {n['params']} parameters, PyTorch {t['params']}")
+        ours, nchw, cl = n[key], t["nchw"][key], t["channels_last"][key]
+        row = [n["name"], f"{n['params']:,}", f"{ours:,.0f}"]
+        if ref:
+            row.append(f"{ref_nets[n['name']][key]:,.0f}")
+        row += [f"{nchw:,.0f}", f"{cl:,.0f}", f"{ours / nchw:.2f}", f"{ours / cl:.2f}"]
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+print(
+    f"\nthreads: nas {nas['threads']}, torch {torch['threads']} (torch {torch['torch']}); "
+    f"{nas['steps']} timed steps after {nas['warmup']} warm-up; "
+    f"inference {nas['infer_batches']} batches of {nas['eval_batch_size']}"
+)
+print(f"JSON: {out}")
+EOF

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""PyTorch side of `nas bench train`: the same four reference nets, layer for layer, trained
+with SGD (momentum 0.9, weight decay 5e-4, lr 0.05, as nas's TrainConfig defaults) for the
+same warm-up and timed steps at the same batch and thread count, then timed in eval mode under
+torch.no_grad(), once in NCHW and once in channels_last.
+
+The nets mirror src/bench/nets.rs (LeNet-5 from src/zoo/lenet.rs, the small ResNet) and
+src/arch/lower.rs (dense and inception cells after a conv-BN-ReLU stem). Each net's parameter
+count is checked against the figure the Rust tests assert.
+
+    python bench/pytorch_bench.py [--steps 20] [--warmup 3] [--threads T] [--net NAME] [--json]
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# The parameter counts nas reports (src/bench/nets.rs tests).
+EXPECTED_PARAMS = {"lenet5": 61_706, "residual": 42_938, "dense": 66_970, "inception": 4_154}
+LR, MOMENTUM, WEIGHT_DECAY = 0.05, 0.9, 5e-4
+
+
+def conv_bn(cin, cout, kernel, stride=1):
+    """Graph::conv_bn: a bias-free 'same' conv and batch norm."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout)
+    )
+
+
+def conv_bn_relu(cin, cout, kernel, stride=1):
+    """Graph::conv_bn_relu."""
+    return nn.Sequential(conv_bn(cin, cout, kernel, stride), nn.ReLU(inplace=True))
+
+
+class LeNet5(nn.Module):
+    """src/zoo/lenet.rs at 1x32x32, 10 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class BasicBlock(nn.Module):
+    """nets.rs basic_block: conv3x3(stride)-BN-ReLU, conv3x3-BN, shortcut, add, ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.a = conv_bn_relu(cin, cout, 3, stride)
+        self.b = conv_bn(cout, cout, 3)
+        self.proj = conv_bn(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        shortcut = x if self.proj is None else self.proj(x)
+        return F.relu(self.b(self.a(x)) + shortcut)
+
+
+class Residual(nn.Module):
+    """nets.rs residual_net: 42,938 parameters at 1x28x28."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = conv_bn_relu(1, 16, 3)
+        self.blocks = nn.Sequential(
+            BasicBlock(16, 16, 1), BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 32, 1)
+        )
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.fc(x.mean((2, 3)))
+
+
+class DenseCell(nn.Module):
+    """lower.rs Block::Dense: pre-activated BN-ReLU-conv1x1(4g)-BN-ReLU-convKxK(g) layers,
+    each reading the concatenation of the cell input and all earlier layers."""
+
+    def __init__(self, cin, growth, layers, kernel=3):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        for i in range(layers):
+            c = cin + i * growth
+            self.layers.append(
+                nn.Sequential(
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(c, 4 * growth, 1, bias=False),
+                    nn.BatchNorm2d(4 * growth),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(4 * growth, growth, kernel, padding=kernel // 2, bias=False),
+                )
+            )
+        self.out = cin + layers * growth
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            # Graph::concat passes a single input through unchanged.
+            inp = features[0] if len(features) == 1 else torch.cat(features, 1)
+            features.append(layer(inp))
+        return torch.cat(features, 1)
+
+
+class InceptionCell(nn.Module):
+    """lower.rs inception(): 1x1 | 1x1-kxk | maxpool3-1x1 | 1x1-kxk-kxk, concatenated."""
+
+    def __init__(self, cin, out, branches, kernel=3):
+        super().__init__()
+        base = out // branches
+        widths = [base] * (branches - 1) + [out - base * (branches - 1)]
+        self.branches = nn.ModuleList()
+        for i, w in enumerate(widths):
+            r = max(w // 2, 1)
+            if i == 0:
+                b = conv_bn_relu(cin, w, 1)
+            elif i == 1:
+                b = nn.Sequential(conv_bn_relu(cin, r, 1), conv_bn_relu(r, w, kernel))
+            elif i == 2:
+                b = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv_bn_relu(cin, w, 1))
+            else:
+                b = nn.Sequential(
+                    conv_bn_relu(cin, r, 1), conv_bn_relu(r, w, kernel), conv_bn_relu(w, w, kernel)
+                )
+            self.branches.append(b)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+class TwoCells(nn.Module):
+    """lower.rs for stem 16 and one stage of two cells, no reduction, no dropout."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.stem = conv_bn_relu(1, 16, 3)
+        if kind == "dense":
+            c1 = DenseCell(16, 12, 4)
+            c2 = DenseCell(c1.out, 12, 4)
+            width = c2.out
+            # Dense layers are pre-activated, so the last concatenation still needs BN-ReLU.
+            self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        else:
+            c1 = InceptionCell(16, 32, 4)
+            c2 = InceptionCell(32, 32, 4)
+            width = 32
+            self.head = nn.Identity()
+        self.cells = nn.Sequential(c1, c2)
+        self.classifier = nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = self.head(self.cells(self.stem(x)))
+        return self.classifier(x.mean((2, 3)))
+
+
+NETS = {
+    "lenet5": (LeNet5, (1, 32, 32)),
+    "residual": (Residual, (1, 28, 28)),
+    "dense": (lambda: TwoCells("dense"), (1, 28, 28)),
+    "inception": (lambda: TwoCells("inception"), (1, 28, 28)),
+}
+
+
+def random_batch(shape, b_sz, gen):
+    xs = torch.rand((b_sz, *shape), generator=gen) * 2 - 1
+    ys = torch.randint(0, 10, (b_sz,), generator=gen)
+    return xs, ys
+
+
+def time_net(name, args, channels_last):
+    """Images/s of training and of inference for one fresh net in one memory layout."""
+    build, shape = NETS[name]
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = build()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    xs, ys = random_batch(shape, args.batch_size, gen)
+    xs = xs.to(memory_format=fmt)
+    model.train()
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xs), ys)
+        value = loss.item()
+        loss.backward()
+        opt.step()
+        return value
+
+    for _ in range(args.warmup):
+        train_step()
+    start = time.perf_counter()
+    loss_sum = sum(train_step() for _ in range(args.steps))
+    train_seconds = time.perf_counter() - start
+
+    xs, _ = random_batch(shape, args.eval_batch_size, gen)
+    xs = xs.to(memory_format=fmt)
+    model.eval()
+    batches = math.ceil(args.steps * args.batch_size / args.eval_batch_size)
+    with torch.no_grad():
+        for _ in range(args.warmup):
+            model(xs).argmax(1).tolist()
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(xs).argmax(1).tolist()
+        infer_seconds = time.perf_counter() - start
+    return {
+        "train_images_per_second": args.steps * args.batch_size / train_seconds,
+        "infer_images_per_second": batches * args.eval_batch_size / infer_seconds,
+        "train_seconds": train_seconds,
+        "infer_seconds": infer_seconds,
+        "loss": loss_sum / args.steps,
+    }
+
+
+def params(name):
+    return sum(p.numel() for p in NETS[name][0]().parameters())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--eval-batch-size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--net", action="append", choices=list(NETS), help="repeatable")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = args.net or list(NETS)
+    for name in names:
+        got = params(name)
+        if got != EXPECTED_PARAMS[name]:
+            raise SystemExit(f"{name}: {got} parameters, nas has {EXPECTED_PARAMS[name]}")
+    nets = []
+    for name in names:
+        nchw = time_net(name, args, channels_last=False)
+        cl = time_net(name, args, channels_last=True)
+        nets.append({"name": name, "params": params(name), "nchw": nchw, "channels_last": cl})
+        if not args.json:
+            print(
+                f"{name:<10} {params(name):>7} params  train {nchw['train_images_per_second']:8.0f}"
+                f" / {cl['train_images_per_second']:8.0f} img/s  infer"
+                f" {nchw['infer_images_per_second']:8.0f} / {cl['infer_images_per_second']:8.0f}"
+                " img/s (NCHW / channels_last)"
+            )
+    report = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "batch_size": args.batch_size,
+        "eval_batch_size": args.eval_batch_size,
+        "nets": nets,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"torch {torch.__version__}, {report['threads']} threads")
+
+
+if __name__ == "__main__":
+    main()
