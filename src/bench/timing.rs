@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::nets::{net, net_names};
-use crate::child::{init_weights, ChildNet, Kernels};
+use crate::child::{init_weights, ChildNet, Kernels, Workspace};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::train::{cross_entropy, Sgd, TrainConfig};
@@ -142,7 +142,14 @@ fn time_net(name: &str, graph: &Graph, cfg: &BenchConfig) -> Result<NetTiming> {
     );
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (xs, ys) = random_batch(graph, cfg.batch_size, &mut rng, &device)?;
+    let mut workspace = Workspace::new();
+    let own_backward = net.has_own_backward(&xs);
     let mut train_step = || -> Result<f64> {
+        if own_backward {
+            let (loss, grads) = net.train_step(&mut workspace, &xs, &ys, 0.0, &mut rng)?;
+            sgd.step(&grads, train_cfg.lr)?;
+            return Ok(loss);
+        }
         let logits = net.forward_t(&xs, true)?;
         let loss = cross_entropy(&logits, &ys, 0.0)?;
         let value = loss.to_scalar::<f32>()? as f64;

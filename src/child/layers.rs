@@ -54,17 +54,26 @@ impl ConvLayer {
     }
 }
 
+impl ConvLayer {
+    /// The kernel, the bias and the settings, for nas's own backward pass (`super::tape`).
+    pub(crate) fn parts(&self) -> (&Tensor, Option<&Tensor>, ConvParams) {
+        let c = &self.conv;
+        let params = ConvParams {
+            stride: c.stride,
+            padding: c.padding,
+            dilation: c.dilation,
+            groups: c.groups,
+        };
+        (&self.weight, self.bias.as_ref(), params)
+    }
+}
+
 impl Module for ConvLayer {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let c = &self.conv;
         if self.kernels == Kernels::Fast {
-            let params = ConvParams {
-                stride: c.stride,
-                padding: c.padding,
-                dilation: c.dilation,
-                groups: c.groups,
-            };
-            return kernels::conv2d(xs, &self.weight, self.bias.as_ref(), params);
+            let (weight, bias, params) = self.parts();
+            return kernels::conv2d(xs, weight, bias, params);
         }
         let ys = xs.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?;
         match &self.bias {
@@ -88,7 +97,7 @@ pub struct BatchNormLayer {
     reference: BatchNorm,
 }
 
-const EPS: f64 = 1e-5;
+pub(crate) const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
 impl BatchNormLayer {
@@ -126,15 +135,32 @@ impl BatchNormLayer {
         } else {
             kernels::batch_norm_train(xs, &self.weight, &self.bias, EPS)?
         };
-        let n = (xs.elem_count() / xs.dim(1)?) as f64;
-        let unbiased = var.affine(n / (n - 1.0).max(1.0), 0.0)?;
-        let mean_update = (self.running_mean.as_tensor().affine(1.0 - MOMENTUM, 0.0)?
-            + mean.affine(MOMENTUM, 0.0)?)?;
-        let var_update = (self.running_var.as_tensor().affine(1.0 - MOMENTUM, 0.0)?
-            + unbiased.affine(MOMENTUM, 0.0)?)?;
-        self.running_mean.set(&mean_update.detach())?;
-        self.running_var.set(&var_update.detach())?;
+        let count = xs.elem_count() / xs.dim(1)?;
+        self.update_running(&mean.to_vec1()?, &var.to_vec1()?, count)?;
         Ok(y)
+    }
+
+    /// Moves the running statistics towards a batch's mean and biased variance over `count`
+    /// values per channel, with PyTorch's momentum and its unbiased variance.
+    pub(crate) fn update_running(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
+        let n = count as f64;
+        let unbiased = n / (n - 1.0).max(1.0);
+        let blend = |running: &Var, batch: &[f32], scale: f64| -> Result<()> {
+            let old: Vec<f32> = running.as_tensor().to_vec1()?;
+            let new: Vec<f32> = old
+                .iter()
+                .zip(batch)
+                .map(|(r, b)| ((1.0 - MOMENTUM) * *r as f64 + MOMENTUM * scale * *b as f64) as f32)
+                .collect();
+            running.set(&Tensor::from_vec(new, old.len(), running.device())?)
+        };
+        blend(&self.running_mean, mean, 1.0)?;
+        blend(&self.running_var, var, unbiased)
+    }
+
+    /// `(gamma, beta, fused ReLU)`, for nas's own backward pass (`super::tape`).
+    pub(crate) fn parts(&self) -> (&Tensor, &Tensor, bool) {
+        (&self.weight, &self.bias, self.relu)
     }
 }
 

@@ -8,11 +8,11 @@ use candle_nn::{Linear, VarBuilder};
 use super::layers::{BatchNormLayer, ConvLayer, Kernels};
 
 use super::pooling::{avg_pool, max_pool};
-use crate::graph::{Graph, Op, Pool};
+use crate::graph::{Graph, Op, Pool, Shape};
 
 /// One built node.
 #[derive(Clone, Debug)]
-enum Layer {
+pub(super) enum Layer {
     Input,
     Conv(ConvLayer),
     BatchNorm(BatchNormLayer),
@@ -33,10 +33,13 @@ enum Layer {
 /// A network built from a [`Graph`]; `forward_t(xs, train)` switches batch norm and dropout.
 #[derive(Clone, Debug)]
 pub struct ChildNet {
-    layers: Vec<Layer>,
-    inputs: Vec<Vec<usize>>,
+    pub(super) layers: Vec<Layer>,
+    pub(super) inputs: Vec<Vec<usize>>,
+    /// Each node's shape for one example.
+    pub(super) shapes: Vec<Shape>,
     /// For each node, the last node that reads it, so intermediate values are freed early.
     last_use: Vec<usize>,
+    kernels: Kernels,
 }
 
 impl ChildNet {
@@ -93,8 +96,15 @@ impl ChildNet {
         Ok(ChildNet {
             layers,
             inputs,
+            shapes: graph.nodes.iter().map(|n| n.shape).collect(),
             last_use,
+            kernels,
         })
+    }
+
+    /// The kernels the layers run on.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     fn apply(&self, id: usize, xs: &[&Tensor], train: bool) -> Result<Tensor> {

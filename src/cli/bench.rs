@@ -38,10 +38,20 @@ pub struct TrainBenchArgs {
     json: bool,
 }
 
+/// `child::Kernels` on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum KernelsArg {
+pub enum KernelsArg {
     Fast,
     Reference,
+}
+
+impl From<KernelsArg> for Kernels {
+    fn from(arg: KernelsArg) -> Self {
+        match arg {
+            KernelsArg::Fast => Kernels::Fast,
+            KernelsArg::Reference => Kernels::Reference,
+        }
+    }
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -58,10 +68,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         batch_size: args.batch_size,
         eval_batch_size: args.eval_batch_size,
         threads: args.threads,
-        kernels: match args.kernels {
-            KernelsArg::Fast => Kernels::Fast,
-            KernelsArg::Reference => Kernels::Reference,
-        },
+        kernels: args.kernels.into(),
         nets: args.nets,
         ..Default::default()
     };

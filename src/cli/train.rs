@@ -20,6 +20,7 @@ use nas::train::{
 };
 use serde_json::{json, Value};
 
+use super::bench::KernelsArg;
 use super::table::{print_json, thousands};
 
 /// Exit code of a training that failed or was stopped.
@@ -57,6 +58,9 @@ pub struct TrainArgs {
     /// CPU threads for the kernels (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// nas's own kernels and backward pass, or candle's ops and autograd (for checking).
+    #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]
+    kernels: KernelsArg,
     /// Output folder (default runs/train-NAME-SEED).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -90,6 +94,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),
         lr: args.lr.unwrap_or(defaults.lr),
         seed: args.seed,
+        kernels: args.kernels.into(),
         ..defaults
     };
     let out = args

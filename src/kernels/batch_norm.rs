@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 use super::cpu::{fast_path, slice, with_slice};
-use super::planes::{channel_affine, grad_input, grad_sums, moments};
+use super::planes::{channel_affine, grad_input, grad_input_into, grad_sums, moments};
 
 /// Training-mode batch norm; returns `(y, batch mean, biased batch variance)`.
 /// The mean and variance carry no gradient: they are for the running statistics.
@@ -120,11 +120,68 @@ fn reference_train(
 }
 
 /// Per-channel batch statistics, kept by the forward pass for the backward pass.
-#[derive(Clone)]
-struct Stats {
-    mean: Vec<f32>,
-    var: Vec<f32>,
-    inv_std: Vec<f32>,
+#[derive(Clone, Debug)]
+pub(crate) struct Stats {
+    pub mean: Vec<f32>,
+    /// Biased batch variance.
+    pub var: Vec<f32>,
+    pub inv_std: Vec<f32>,
+}
+
+/// Training-mode batch norm (+ ReLU) of NCHW `x` (`c` channels of `hw` values) into `y`,
+/// which it overwrites; returns the batch statistics for the backward pass.
+pub(crate) fn train_forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    hw: usize,
+    eps: f64,
+    relu: bool,
+    y: &mut [f32],
+) -> Stats {
+    let c = gamma.len();
+    let (mean, var): (Vec<f32>, Vec<f32>) = moments(x, c, hw).into_iter().unzip();
+    let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps as f32).sqrt()).collect();
+    let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    let b: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
+    channel_affine(x, &mut y[..x.len()], &a, &b, hw, relu);
+    Stats { mean, var, inv_std }
+}
+
+/// The backward pass of `train_forward`: returns `(dgamma, dbeta)` and, when `dx` is given,
+/// overwrites it with the input gradient. `y` is the forward output (for the ReLU mask).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_backward(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    stats: &Stats,
+    hw: usize,
+    relu: bool,
+    dx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let Stats { mean, inv_std, .. } = stats;
+    let c = gamma.len();
+    let count = (x.len() / c.max(1)).max(1) as f32;
+    let sums = grad_sums(x, y, dy, mean, hw, relu);
+    let dgamma: Vec<f32> = sums
+        .iter()
+        .zip(inv_std)
+        .map(|(s, i)| s[1] as f32 * i)
+        .collect();
+    let dbeta: Vec<f32> = sums.iter().map(|s| s[0] as f32).collect();
+    if let Some(dx) = dx {
+        let coef: Vec<[f32; 3]> = (0..c)
+            .map(|ch| {
+                let a = gamma[ch] * inv_std[ch];
+                let b = -a * inv_std[ch] * inv_std[ch] * sums[ch][1] as f32 / count;
+                [a, b, -a * sums[ch][0] as f32 / count - b * mean[ch]]
+            })
+            .collect();
+        grad_input_into(x, y, dy, &coef, hw, relu, dx);
+    }
+    (dgamma, dbeta)
 }
 
 struct BatchNormOp {
@@ -167,17 +224,10 @@ impl CustomOp3 for BatchNormOp {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, gamma, beta) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
-        let (_, c, hw) = dims(l1.shape())?;
-        let (mean, var): (Vec<f32>, Vec<f32>) = moments(x, c, hw).into_iter().unzip();
-        let inv_std: Vec<f32> = var
-            .iter()
-            .map(|v| 1.0 / (v + self.eps as f32).sqrt())
-            .collect();
-        let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-        let b: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
+        let (_, _, hw) = dims(l1.shape())?;
         let mut y = vec![0f32; x.len()];
-        channel_affine(x, &mut y, &a, &b, hw, self.relu);
-        *self.stats.lock().unwrap() = Some(Stats { mean, var, inv_std });
+        let stats = train_forward(x, gamma, beta, hw, self.eps, self.relu, &mut y);
+        *self.stats.lock().unwrap() = Some(stats);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -189,37 +239,20 @@ impl CustomOp3 for BatchNormOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Stats { mean, inv_std, .. } = self.stats()?;
-        let (n, c, hw) = dims(xs.shape())?;
-        let count = (n * hw).max(1) as f32;
+        let stats = self.stats()?;
+        let (_, _, hw) = dims(xs.shape())?;
         let (grad, dev) = (grad.contiguous()?, xs.device());
         let gamma_shape = gamma.shape().clone();
         let gamma = gamma.flatten_all()?.to_vec1::<f32>()?;
         with_slice(xs, |x| {
             with_slice(res, |y| {
                 with_slice(&grad, |dy| {
-                    let sums = grad_sums(x, y, dy, &mean, hw, self.relu);
-                    let dgamma: Vec<f32> = sums
-                        .iter()
-                        .zip(&inv_std)
-                        .map(|(s, i)| s[1] as f32 * i)
-                        .collect();
-                    let dbeta: Vec<f32> = sums.iter().map(|s| s[0] as f32).collect();
-                    let dx = if xs.track_op() {
-                        let coef: Vec<[f32; 3]> = (0..c)
-                            .map(|ch| {
-                                let a = gamma[ch] * inv_std[ch];
-                                let b = -a * inv_std[ch] * inv_std[ch] * sums[ch][1] as f32 / count;
-                                [a, b, -a * sums[ch][0] as f32 / count - b * mean[ch]]
-                            })
-                            .collect();
-                        let dx = grad_input(x, y, dy, &coef, hw, self.relu);
-                        Some(Tensor::from_vec(dx, xs.shape(), dev)?)
-                    } else {
-                        None
-                    };
+                    let mut dx = xs.track_op().then(|| vec![0f32; x.len()]);
+                    let (dgamma, dbeta) =
+                        train_backward(x, y, dy, &gamma, &stats, hw, self.relu, dx.as_deref_mut());
                     Ok((
-                        dx,
+                        dx.map(|dx| Tensor::from_vec(dx, xs.shape(), dev))
+                            .transpose()?,
                         Some(Tensor::from_vec(dgamma, gamma_shape.clone(), dev)?),
                         Some(Tensor::from_vec(dbeta, beta.shape(), dev)?),
                     ))

@@ -69,8 +69,16 @@ pub fn conv2d(xs: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: ConvParams) -
 
 /// Checks the shapes the way candle does and derives every size once.
 fn geometry(xs: &Tensor, w: &Tensor, cfg: ConvParams) -> Result<Geom> {
-    let (n, c, h, iw) = xs.dims4()?;
-    let (o, cg, kh, kw) = w.dims4()?;
+    conv_geom(xs.dims4()?, w.dims4()?, cfg)
+}
+
+/// The geometry of a convolution of an `(n, c, h, w)` input with an `(o, c/groups, kh, kw)`
+/// kernel, checked as candle checks it.
+pub(crate) fn conv_geom(
+    (n, c, h, iw): (usize, usize, usize, usize),
+    (o, cg, kh, kw): (usize, usize, usize, usize),
+    cfg: ConvParams,
+) -> Result<Geom> {
     let groups = cfg.groups.max(1);
     if cfg.stride == 0 || cfg.dilation == 0 {
         bail!("conv2d: stride and dilation must be at least 1, got {cfg:?}")

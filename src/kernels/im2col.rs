@@ -175,7 +175,7 @@ fn col2im(g: &Geom, col: &[f32], dx: &mut [f32]) {
 
 /// `dst (m x n) [+]= lhs (m x k) * rhs (k x n)`, each given by row and column strides.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(crate) fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
@@ -238,9 +238,16 @@ fn per_sample(
 
 /// Forward: `y[n] = W * im2col(x[n]) (+ bias)`, group by group.
 pub(crate) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let mut y = vec![0f32; g.n * g.o * g.ohw()];
+    forward_into(g, x, w, bias, &mut y);
+    y
+}
+
+/// `forward` into `y` (`n * o * oh * ow` floats), which it overwrites whatever it held.
+pub(crate) fn forward_into(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let (og, kdim, ohw) = (g.og(), g.kdim(), g.ohw());
-    let mut y = vec![0f32; g.n * g.o * ohw];
-    per_sample(g, x, g.c * g.hw(), &mut y, g.o * ohw, |xs, ys| {
+    let y = &mut y[..g.n * g.o * ohw];
+    per_sample(g, x, g.c * g.hw(), y, g.o * ohw, |xs, ys| {
         for grp in 0..g.groups {
             let xg = &xs[grp * g.cg() * g.hw()..(grp + 1) * g.cg() * g.hw()];
             let yg = &mut ys[grp * og * ohw..(grp + 1) * og * ohw];
@@ -262,7 +269,6 @@ pub(crate) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
             }
         }
     });
-    y
 }
 
 /// For stride 1 and a square kernel, the input gradient is itself a convolution:
@@ -305,12 +311,23 @@ fn flip_kernel(g: &Geom, w: &[f32]) -> Vec<f32> {
 /// Input gradient: a convolution of `dy` where `transposed` applies, else
 /// `dx[n] = col2im(W^T * dy[n])`, group by group.
 pub(crate) fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f32; g.n * g.c * g.hw()];
+    grad_input_into(g, dy, w, &mut dx);
+    dx
+}
+
+/// `grad_input` into `dx` (`n * c * h * w` floats), which it overwrites whatever it held.
+pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let dx = &mut dx[..g.n * g.c * g.hw()];
     if let Some(t) = transposed(g) {
-        return forward(&t, dy, &flip_kernel(g, w), None);
+        return forward_into(&t, dy, &flip_kernel(g, w), None, dx);
+    }
+    if !g.pointwise() {
+        // col2im adds into it
+        dx.fill(0.0);
     }
     let (og, kdim, ohw, hw) = (g.og(), g.kdim(), g.ohw(), g.hw());
-    let mut dx = vec![0f32; g.n * g.c * hw];
-    per_sample(g, dy, g.o * ohw, &mut dx, g.c * hw, |dys, dxs| {
+    per_sample(g, dy, g.o * ohw, dx, g.c * hw, |dys, dxs| {
         for grp in 0..g.groups {
             let dyg = &dys[grp * og * ohw..(grp + 1) * og * ohw];
             let dxg = &mut dxs[grp * g.cg() * hw..(grp + 1) * g.cg() * hw];
@@ -326,7 +343,6 @@ pub(crate) fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
             }
         }
     });
-    dx
 }
 
 /// Kernel gradient of a run of samples: `dw += sum_n dy[n] * im2col(x[n])^T`.

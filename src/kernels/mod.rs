@@ -4,11 +4,12 @@
 //! plugs into autograd, and each falls back to candle's own ops off the CPU or
 //! for dtypes other than f32, so it is always safe to call.
 
-mod batch_norm;
-mod conv;
-mod cpu;
-mod im2col;
+pub(crate) mod batch_norm;
+pub(crate) mod conv;
+pub(crate) mod cpu;
+pub(crate) mod im2col;
 mod planes;
+pub(crate) mod pool;
 
 #[cfg(test)]
 mod batch_norm_tests;

@@ -166,10 +166,25 @@ pub(crate) fn grad_input(
     hw: usize,
     relu: bool,
 ) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    grad_input_into(x, y, dy, coef, hw, relu, &mut dx);
+    dx
+}
+
+/// `grad_input` into `dx` (as long as `x`), which it overwrites.
+pub(crate) fn grad_input_into(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    coef: &[[f32; 3]],
+    hw: usize,
+    relu: bool,
+    dx: &mut [f32],
+) {
     let c = coef.len();
     let chunk = (c * hw).max(1);
-    let mut dx = vec![0f32; x.len()];
-    dx.par_chunks_mut(chunk)
+    dx[..x.len()]
+        .par_chunks_mut(chunk)
         .zip(
             x.par_chunks(chunk)
                 .zip(y.par_chunks(chunk))
@@ -184,5 +199,4 @@ pub(crate) fn grad_input(
                 }
             }
         });
-    dx
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::child::Kernels;
+
 /// How to train one child.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,9 @@ pub struct TrainConfig {
     /// Fail before training when the activation estimate exceeds this; `None` means the
     /// available memory (`/proc/meminfo`'s MemAvailable) on the CPU and no limit on CUDA.
     pub memory_limit_bytes: Option<u64>,
+    /// nas's own CPU kernels and backward pass (the default), or candle's ops and autograd,
+    /// kept for checking.
+    pub kernels: Kernels,
 }
 
 impl Default for TrainConfig {
@@ -42,6 +47,7 @@ impl Default for TrainConfig {
             eval_batch_size: 512,
             seed: 0,
             memory_limit_bytes: None,
+            kernels: Kernels::Fast,
         }
     }
 }

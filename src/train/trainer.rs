@@ -16,7 +16,7 @@ use super::loss::cross_entropy;
 use super::memory::{activation_bytes, human_bytes, mem_available};
 use super::outcome::{Metrics, Outcome, TrainEvent, Trained};
 use super::sgd::{learning_rate, Sgd};
-use crate::child::{init_weights, ChildNet};
+use crate::child::{init_weights, ChildNet, Workspace};
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -24,6 +24,9 @@ use crate::panics::panic_message;
 
 /// ChaCha stream of the shuffling and augmentation, apart from the data set's own streams.
 const STREAM_BATCHES: u64 = 11;
+/// The random stream of the dropout masks (on nas's own backward pass; candle's dropout
+/// cannot be seeded).
+const STREAM_DROPOUT: u64 = 12;
 
 /// What has been measured so far, kept outside the training closure so that a failure part-way
 /// can still report the epochs completed.
@@ -157,11 +160,15 @@ fn run(
         ));
     }
     let varmap = VarMap::new();
-    let net = ChildNet::new(graph, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let net = ChildNet::with_kernels(graph, vb, cfg.kernels)?;
     init_weights(graph, &varmap, cfg.seed)?;
     let mut sgd = Sgd::new(&varmap, cfg.momentum, cfg.nesterov, cfg.weight_decay);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     rng.set_stream(STREAM_BATCHES);
+    let mut dropout_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    dropout_rng.set_stream(STREAM_DROPOUT);
+    let mut workspace = Workspace::new();
     let batches = data.train.len.div_ceil(cfg.batch_size);
     let mut step = 0;
     for epoch in 1..=cfg.epochs {
@@ -192,10 +199,23 @@ fn run(
                 }
             }
             let (xs, ys) = batch?;
-            let logits = net.forward_t(&xs, true)?;
-            let loss = cross_entropy(&logits, &ys, cfg.label_smoothing)?;
-            let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !loss_value.is_finite() {
+            let (loss_value, grads) = if net.has_own_backward(&xs) {
+                let (loss, grads) = net.train_step(
+                    &mut workspace,
+                    &xs,
+                    &ys,
+                    cfg.label_smoothing,
+                    &mut dropout_rng,
+                )?;
+                (loss, Some(grads))
+            } else {
+                let logits = net.forward_t(&xs, true)?;
+                let loss = cross_entropy(&logits, &ys, cfg.label_smoothing)?;
+                let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                let grads = value.is_finite().then(|| loss.backward()).transpose()?;
+                (value, grads)
+            };
+            let Some(grads) = grads.filter(|_| loss_value.is_finite()) else {
                 let what = if loss_value.is_nan() {
                     "NaN"
                 } else {
@@ -204,8 +224,8 @@ fn run(
                 return Ok(progress.failed(format!(
                     "loss is {what} at epoch {epoch}, batch {batch_number}"
                 )));
-            }
-            sgd.step(&loss.backward()?, learning_rate(cfg, step, batches))?;
+            };
+            sgd.step(&grads, learning_rate(cfg, step, batches))?;
             step += 1;
             let b_sz = ys.dims1()?;
             loss_sum += loss_value * b_sz as f64;

@@ -1,0 +1,168 @@
+//! `ChildNet::train_step` against candle's autograd: the same loss, the same gradient for every
+//! parameter and the same running statistics. The benchmark's nets are checked against
+//! candle's reference ops. The zoo and sampled children of every space are checked against
+//! candle's autograd over the fast kernels (each checked against the reference ops in
+//! `crate::kernels`): through dozens of batch norms over small batches, summation-order
+//! differences between the two kernel sets grow to a few percent in some gradients, in
+//! candle's own autograd as much as here, which would hide a real mistake in the noise.
+
+use candle_core::{DType, Device, ModuleT, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{init_weights, ChildNet, Kernels, Workspace};
+use crate::graph::{Graph, Op};
+use crate::space::shipped;
+use crate::train::cross_entropy;
+
+fn build(graph: &Graph, kernels: Kernels) -> (VarMap, ChildNet) {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let net = ChildNet::with_kernels(graph, vb, kernels).unwrap();
+    init_weights(graph, &varmap, 11).unwrap();
+    (varmap, net)
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// Largest difference relative to the larger magnitude of the two.
+fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let scale = a.iter().chain(b).fold(1e-3f32, |m, v| m.max(v.abs()));
+    let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    diff / scale
+}
+
+/// Trains one step with `train_step` and one with candle's autograd over the layers on
+/// `against`, from the same weights, and compares everything.
+fn check(graph: &Graph, batch: usize, smoothing: f64, seed: u64, against: Kernels) {
+    let [c, h, w] = graph.input();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let pixels: Vec<f32> = (0..batch * c * h * w)
+        .map(|_| rng.random_range(-1f32..1f32))
+        .collect();
+    let xs = Tensor::from_vec(pixels, (batch, c, h, w), &Device::Cpu).unwrap();
+    let classes = graph.classes() as u32;
+    let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..classes)).collect();
+    let ys = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+
+    let (fast_vars, fast) = build(graph, Kernels::Fast);
+    let (ref_vars, reference) = build(graph, against);
+    assert!(fast.has_own_backward(&xs));
+
+    let mut ws = Workspace::new();
+    // twice: the second step runs on buffers reused from the first
+    for round in 0..2 {
+        let (loss, grads) = fast
+            .train_step(&mut ws, &xs, &ys, smoothing, &mut rng)
+            .unwrap();
+        let ref_loss =
+            cross_entropy(&reference.forward_t(&xs, true).unwrap(), &ys, smoothing).unwrap();
+        let ref_grads = ref_loss.backward().unwrap();
+        let ref_loss = ref_loss.to_scalar::<f32>().unwrap() as f64;
+        assert!(
+            (loss - ref_loss).abs() <= 1e-4 * ref_loss.abs().max(1.0),
+            "{}: loss {loss} vs {ref_loss}",
+            graph.name
+        );
+        let fast_data = fast_vars.data().lock().unwrap();
+        let ref_data = ref_vars.data().lock().unwrap();
+        for (name, var) in fast_data.iter() {
+            let other = &ref_data[name];
+            if name.contains("running_") {
+                let d = rel_diff(&values(var), &values(other));
+                assert!(d <= 1e-4, "{}: {name} differs by {d}", graph.name);
+                continue;
+            }
+            let got = grads.get(var.as_tensor());
+            let want = ref_grads.get(other.as_tensor());
+            let (got, want) = match (got, want) {
+                (Some(g), Some(w)) => (values(g), values(w)),
+                (g, w) => panic!(
+                    "{} round {round}: {name}: gradient here {}, in candle {}",
+                    graph.name,
+                    g.is_some(),
+                    w.is_some()
+                ),
+            };
+            let d = rel_diff(&got, &want);
+            assert!(
+                d <= 2e-4,
+                "{} round {round}: {name} differs by {d}",
+                graph.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_benchmark_nets_match_candle_autograd() {
+    for name in crate::bench::net_names() {
+        check(
+            &crate::bench::net(name).unwrap(),
+            4,
+            0.0,
+            1,
+            Kernels::Reference,
+        );
+    }
+}
+
+#[test]
+fn zoo_nets_match_candle_autograd() {
+    for name in crate::zoo::names() {
+        let input = crate::zoo::small_input(name).unwrap();
+        let graph = crate::zoo::build(name, input, 10).unwrap();
+        if graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Dropout { p } if p > 0.0))
+        {
+            // dropout draws differ between the two paths; covered below without it
+            continue;
+        }
+        check(&graph, 8, 0.1, 2, Kernels::Fast);
+    }
+}
+
+#[test]
+fn sampled_children_of_every_space_match_candle_autograd() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for space in shipped()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.kind() == "cells")
+    {
+        for i in 0..4 {
+            let arch = space.decode(&space.sample(&mut rng)).unwrap();
+            let graph = arch.lower().unwrap();
+            check(&graph, 8, 0.0, 10 + i, Kernels::Fast);
+        }
+    }
+}
+
+#[test]
+fn dropout_masks_come_from_the_rng_and_scale_the_kept_values() {
+    let mut g = Graph::new("drop", [1, 6, 6]);
+    let x = g
+        .conv_bn_relu("c", 0, crate::graph::Conv::same(4, 3))
+        .unwrap();
+    let x = g.unary(Op::Flatten, x).unwrap();
+    let x = g.unary(Op::Dropout { p: 0.5 }, x).unwrap();
+    g.linear("fc", x, 3).unwrap();
+    let (_, net) = build(&g, Kernels::Fast);
+    let xs = Tensor::randn(0f32, 1., (4, 1, 6, 6), &Device::Cpu).unwrap();
+    let ys = Tensor::new(&[0u32, 1, 2, 0], &Device::Cpu).unwrap();
+    let mut ws = Workspace::new();
+    let run = |seed: u64, ws: &mut Workspace| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        net.train_step(ws, &xs, &ys, 0.0, &mut rng).unwrap()
+    };
+    let (a, _) = run(1, &mut ws);
+    let (b, _) = run(1, &mut ws);
+    let (c, _) = run(2, &mut ws);
+    assert_eq!(a, b, "same seed, same masks, same loss");
+    assert_ne!(a, c, "another seed draws other masks");
+}
