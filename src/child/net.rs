@@ -9,6 +9,7 @@ use super::layers::{BatchNormLayer, ConvLayer, Kernels};
 
 use super::pooling::{avg_pool, max_pool};
 use crate::graph::{Graph, Op, Pool, Shape};
+use crate::kernels;
 
 /// One built node.
 #[derive(Clone, Debug)]
@@ -110,6 +111,7 @@ impl ChildNet {
     fn apply(&self, id: usize, xs: &[&Tensor], train: bool) -> Result<Tensor> {
         let x = xs.first().copied();
         let one = || x.ok_or_else(|| candle_core::Error::Msg(format!("node {id} has no input")));
+        let fast = self.kernels == Kernels::Fast;
         match &self.layers[id] {
             Layer::Input => Err(candle_core::Error::Msg("input node applied".into())),
             Layer::Conv(conv) => conv.forward(one()?),
@@ -117,6 +119,9 @@ impl ChildNet {
             Layer::Relu => one()?.relu(),
             Layer::Fused => Ok(one()?.clone()),
             Layer::Relu6 => one()?.clamp(0f32, 6f32),
+            Layer::MaxPool(p) if fast => kernels::max_pool2d(one()?, p),
+            Layer::AvgPool(p) if fast => kernels::avg_pool2d(one()?, p),
+            Layer::GlobalAvgPool if fast => kernels::global_avg_pool2d(one()?),
             Layer::MaxPool(p) => max_pool(one()?, p),
             Layer::AvgPool(p) => avg_pool(one()?, p),
             Layer::GlobalAvgPool => one()?.mean((2, 3)),
