@@ -453,12 +453,19 @@ impl Step<'_> {
                 if let Some(b) = bias {
                     self.param_grad(b, im2col::grad_bias(&g, dy))?;
                 }
-                self.add_grad(x0, |_, dx| {
+                if self.wants_grad[x0] {
+                    // the GEMM adds onto a gradient already there instead of a temporary
+                    let len = self.len(x0);
+                    let (mut dx, accumulate) = match self.grads[x0].take() {
+                        Some(sum) => (sum, true),
+                        None => (self.ws.take(len), false),
+                    };
                     with_slice(weight, |wt| {
-                        im2col::grad_input_into(&g, dy, wt, dx);
+                        im2col::grad_input_into(&g, dy, wt, accumulate, &mut dx[..len]);
                         Ok(())
-                    })
-                })?;
+                    })?;
+                    self.grads[x0] = Some(dx);
+                }
             }
             Layer::BatchNorm(bn) => {
                 let (gamma, beta, relu) = bn.parts();

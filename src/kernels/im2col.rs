@@ -258,6 +258,19 @@ pub(crate) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
 
 /// `forward` into `y` (`n * o * oh * ow` floats), which it overwrites whatever it held.
 pub(crate) fn forward_into(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    conv_into(g, x, w, bias, false, y)
+}
+
+/// `forward` added onto `y` when `accumulate` (then without bias), else written over it.
+fn conv_into(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    accumulate: bool,
+    y: &mut [f32],
+) {
+    debug_assert!(!(accumulate && bias.is_some()));
     let (og, kdim, ohw) = (g.og(), g.kdim(), g.ohw());
     let y = &mut y[..g.n * g.o * ohw];
     per_sample(g, x, g.c * g.hw(), y, g.o * ohw, |xs, ys| {
@@ -271,7 +284,7 @@ pub(crate) fn forward_into(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>,
                 }
             }
             let dims = (og, ohw, kdim);
-            let acc = bias.is_some();
+            let acc = bias.is_some() || accumulate;
             if g.pointwise() {
                 matmul(dims, yg, acc, wg, (kdim, 1), xg, (ohw, 1), g.gemm_par());
             } else {
@@ -325,17 +338,18 @@ fn flip_kernel(g: &Geom, w: &[f32]) -> Vec<f32> {
 /// `dx[n] = col2im(W^T * dy[n])`, group by group.
 pub(crate) fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     let mut dx = vec![0f32; g.n * g.c * g.hw()];
-    grad_input_into(g, dy, w, &mut dx);
+    grad_input_into(g, dy, w, false, &mut dx);
     dx
 }
 
-/// `grad_input` into `dx` (`n * c * h * w` floats), which it overwrites whatever it held.
-pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+/// `grad_input` into `dx` (`n * c * h * w` floats): added onto what it holds when
+/// `accumulate` (a value read by several nodes sums their gradients), else written over it.
+pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], accumulate: bool, dx: &mut [f32]) {
     let dx = &mut dx[..g.n * g.c * g.hw()];
     if let Some(t) = transposed(g) {
-        return forward_into(&t, dy, &flip_kernel(g, w), None, dx);
+        return conv_into(&t, dy, &flip_kernel(g, w), None, accumulate, dx);
     }
-    if !g.pointwise() {
+    if !g.pointwise() && !accumulate {
         // col2im adds into it
         dx.fill(0.0);
     }
@@ -347,7 +361,16 @@ pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
             let wg = &w[grp * og * kdim..(grp + 1) * og * kdim];
             let dims = (kdim, ohw, og);
             if g.pointwise() {
-                matmul(dims, dxg, false, wg, (1, kdim), dyg, (ohw, 1), g.gemm_par());
+                matmul(
+                    dims,
+                    dxg,
+                    accumulate,
+                    wg,
+                    (1, kdim),
+                    dyg,
+                    (ohw, 1),
+                    g.gemm_par(),
+                );
             } else {
                 with_scratch(kdim * ohw, |col| {
                     matmul(dims, col, false, wg, (1, kdim), dyg, (ohw, 1), g.gemm_par());
