@@ -2,22 +2,27 @@
 # nas vs PyTorch on the CPU, one command: training and inference images/s of the reference nets
 # (`nas bench train`, `bench/pytorch_bench.py`) at the same steps, warm-up, batch and threads.
 #
-#   bench/compare.sh [--steps N] [--warmup W] [--threads T] [--reference]
+#   bench/compare.sh [--steps N] [--warmup W] [--threads T] [--rounds R] [--reference]
 #
+# --rounds R (default 3) runs nas and PyTorch R times, alternating, and keeps each net's best
+# round on each side: on a shared machine other load only ever slows a round down, so the best
+# round is the one closest to what the code can do, and alternating gives both sides the same
+# chances.
 # --reference also times nas on candle's own ops (`--kernels reference`). Creates bench/.venv
 # with torch from PyPI if it is missing. The JSON of each run is kept in a temporary folder,
 # printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-steps=20 warmup=3 threads=$(nproc) reference=0
+steps=20 warmup=3 threads=$(nproc) reference=0 rounds=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) steps=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
         --reference) reference=1; shift ;;
-        *) echo "usage: $0 [--steps N] [--warmup W] [--threads T] [--reference]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--steps N] [--warmup W] [--threads T] [--rounds R] [--reference]" >&2; exit 2 ;;
     esac
 done
 
@@ -32,22 +37,42 @@ nas="${CARGO_TARGET_DIR:-target}/release/nas"
 out=$(mktemp -d)
 common=(--steps "$steps" --warmup "$warmup" --threads "$threads")
 
-echo "timing nas (fast kernels)..." >&2
-"$nas" bench train "${common[@]}" --json >"$out/nas.json"
-if [ "$reference" = 1 ]; then
-    echo "timing nas (reference kernels)..." >&2
-    "$nas" bench train "${common[@]}" --kernels reference --json >"$out/nas-reference.json"
-fi
-echo "timing PyTorch (NCHW and channels_last)..." >&2
-"$venv/bin/python" bench/pytorch_bench.py "${common[@]}" --json >"$out/torch.json" 2>"$out/torch.stderr"
+for round in $(seq 1 "$rounds"); do
+    echo "round $round of $rounds: timing nas (fast kernels)..." >&2
+    "$nas" bench train "${common[@]}" --json >"$out/nas.$round.json"
+    if [ "$reference" = 1 ]; then
+        echo "round $round of $rounds: timing nas (reference kernels)..." >&2
+        "$nas" bench train "${common[@]}" --kernels reference --json >"$out/nas-reference.$round.json"
+    fi
+    echo "round $round of $rounds: timing PyTorch (NCHW and channels_last)..." >&2
+    "$venv/bin/python" bench/pytorch_bench.py "${common[@]}" --json >"$out/torch.$round.json" 2>"$out/torch.stderr"
+done
 
 "$venv/bin/python" - "$out" <<'EOF'
 import json, os, sys
 
 out = sys.argv[1]
-load = lambda name: json.load(open(os.path.join(out, name)))
-nas, torch = load("nas.json"), load("torch.json")
-ref = load("nas-reference.json") if os.path.exists(os.path.join(out, "nas-reference.json")) else None
+KEYS = ("train_images_per_second", "infer_images_per_second")
+
+
+def best(prefix):
+    """The rounds' reports merged: for every net and figure, the best round's."""
+    rounds = sorted(f for f in os.listdir(out) if f.startswith(prefix + ".") and f.endswith(".json"))
+    if not rounds:
+        return None
+    reports = [json.load(open(os.path.join(out, f))) for f in rounds]
+    merged = reports[0]
+    for report in reports[1:]:
+        for net, other in zip(merged["nets"], report["nets"]):
+            for layouts in (["nchw", "channels_last"] if "nchw" in net else [None]):
+                a, b = (net, other) if layouts is None else (net[layouts], other[layouts])
+                for key in KEYS:
+                    a[key] = max(a[key], b[key])
+    merged["rounds"] = len(reports)
+    return merged
+
+
+nas, torch, ref = best("nas"), best("torch"), best("nas-reference")
 torch_nets = {n["name"]: n for n in torch["nets"]}
 ref_nets = {n["name"]: n for n in ref["nets"]} if ref else {}
 
@@ -74,7 +99,8 @@ for phase, key in [("training", "train_images_per_second"), ("inference", "infer
 print(
     f"\nthreads: nas {nas['threads']}, torch {torch['threads']} (torch {torch['torch']}); "
     f"{nas['steps']} timed steps after {nas['warmup']} warm-up; "
-    f"inference {nas['infer_batches']} batches of {nas['eval_batch_size']}"
+    f"inference {nas['infer_batches']} batches of {nas['eval_batch_size']}; "
+    f"best of {nas['rounds']} alternating rounds"
 )
 print(f"JSON: {out}")
 EOF

@@ -167,3 +167,43 @@ fn dropout_masks_come_from_the_rng_and_scale_the_kept_values() {
     assert_eq!(a, b, "same seed, same masks, same loss");
     assert_ne!(a, c, "another seed draws other masks");
 }
+
+#[test]
+fn a_step_is_bit_for_bit_the_same_however_the_threads_steal_work() {
+    // the same seed must give the same search: no sum may depend on work stealing
+    let graph = crate::bench::net("residual").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let pixels: Vec<f32> = (0..16 * 784)
+        .map(|_| rng.random_range(-1f32..1f32))
+        .collect();
+    let xs = Tensor::from_vec(pixels, (16, 1, 28, 28), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..16).map(|_| rng.random_range(0..10)).collect();
+    let ys = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (vars, net) = build(&graph, Kernels::Fast);
+            let mut ws = Workspace::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let (loss, grads) = net.train_step(&mut ws, &xs, &ys, 0.0, &mut rng).unwrap();
+            let data = vars.data().lock().unwrap();
+            let mut names: Vec<&String> = data.keys().filter(|n| !n.contains("running_")).collect();
+            names.sort();
+            let grads: Vec<Vec<f32>> = names
+                .iter()
+                .map(|n| values(grads.get(data[*n].as_tensor()).unwrap()))
+                .collect();
+            (loss, grads)
+        })
+    };
+    // (the split of the batch follows the thread count, so that count is part of the setup)
+    let (loss, grads) = run(2);
+    for round in 0..3 {
+        let (again, again_grads) = run(2);
+        assert_eq!(loss.to_bits(), again.to_bits(), "round {round}");
+        assert!(grads == again_grads, "round {round}: gradients differ");
+    }
+}

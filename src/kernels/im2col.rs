@@ -404,8 +404,9 @@ fn grad_kernel_chunk(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 }
 
 /// Kernel gradient summed over the batch; each task sums a run of samples into its
-/// own buffer, then the buffers are added. Several runs per thread keep the threads
-/// busy when one of them is slowed down.
+/// own buffer, then the buffers are added in batch order, so that the sum does not depend
+/// on how the threads shared the work (a seed gives the same search every time). Several
+/// runs per thread keep the threads busy when one of them is slowed down.
 pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let len = g.o * g.kdim();
     if !g.batch_parallel() {
@@ -421,7 +422,9 @@ pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             grad_kernel_chunk(g, x, dy, &mut dw);
             dw
         })
-        .reduce_with(|mut a, b| {
+        .collect::<Vec<_>>()
+        .into_iter()
+        .reduce(|mut a, b| {
             a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
             a
         })
