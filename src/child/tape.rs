@@ -103,14 +103,7 @@ fn zip_map(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut f32, f32, f32)
 
 /// `sum += part`, across threads for long slices.
 fn add_into(sum: &mut [f32], part: &[f32]) {
-    let run = |(s, p): (&mut [f32], &[f32])| s.iter_mut().zip(p).for_each(|(s, p)| *s += p);
-    if sum.len() >= PAR_MIN {
-        sum.par_chunks_mut(PAR_MIN / 4)
-            .zip(part.par_chunks(PAR_MIN / 4))
-            .for_each(run);
-    } else {
-        run((sum, part));
-    }
+    map(sum, part, |s, p| *s += p);
 }
 
 /// `f(out, a)` over matching chunks, across threads for long slices.
@@ -349,8 +342,7 @@ impl Step<'_> {
                     *o = a + b
                 });
                 for &i in &ins[2..] {
-                    let x = self.value(i);
-                    out.iter_mut().zip(x).for_each(|(o, x)| *o += x);
+                    add_into(out, self.value(i));
                 }
             }
             Layer::Linear(linear) => {
