@@ -15,7 +15,7 @@ use super::nets::{net, net_names};
 use crate::child::{init_weights, ChildNet, Kernels, Workspace};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::train::{cross_entropy, Sgd, TrainConfig};
+use crate::train::{loss_and_grads, Sgd, TrainConfig};
 
 /// What to time and how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,18 +143,12 @@ fn time_net(name: &str, graph: &Graph, cfg: &BenchConfig) -> Result<NetTiming> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (xs, ys) = random_batch(graph, cfg.batch_size, &mut rng, &device)?;
     let mut workspace = Workspace::new();
-    let own_backward = net.has_own_backward(&xs);
     let mut train_step = || -> Result<f64> {
-        if own_backward {
-            let (loss, grads) = net.train_step(&mut workspace, &xs, &ys, 0.0, &mut rng)?;
+        let (loss, grads) = loss_and_grads(&net, &mut workspace, &xs, &ys, 0.0, &mut rng)?;
+        if let Some(grads) = grads {
             sgd.step(&grads, train_cfg.lr)?;
-            return Ok(loss);
         }
-        let logits = net.forward_t(&xs, true)?;
-        let loss = cross_entropy(&logits, &ys, 0.0)?;
-        let value = loss.to_scalar::<f32>()? as f64;
-        sgd.step(&loss.backward()?, train_cfg.lr)?;
-        Ok(value)
+        Ok(loss)
     };
     for _ in 0..cfg.warmup {
         train_step()?;

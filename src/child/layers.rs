@@ -52,9 +52,7 @@ impl ConvLayer {
             kernels,
         })
     }
-}
 
-impl ConvLayer {
     /// The kernel, the bias and the settings, for nas's own backward pass (`super::tape`).
     pub(crate) fn parts(&self) -> (&Tensor, Option<&Tensor>, ConvParams) {
         let c = &self.conv;

@@ -26,6 +26,7 @@ use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
 use crate::kernels::conv::conv_geom;
 use crate::kernels::cpu::with_slice;
 use crate::kernels::im2col::{self, matmul};
+use crate::kernels::planes::keep_if;
 use crate::kernels::pool::{self, PoolGeom};
 
 /// Buffers kept from one training step for the next, so that a step allocates nothing once
@@ -313,15 +314,14 @@ impl Step<'_> {
             }
             Layer::Relu => map(out, self.value(x0), |o, x| *o = x.max(0.0)),
             Layer::Relu6 => map(out, self.value(x0), |o, x| *o = x.clamp(0.0, 6.0)),
-            Layer::MaxPool(p) | Layer::AvgPool(p) => {
+            Layer::MaxPool(p) => {
                 let g = pool_geom(n, c, h, w, p)?;
-                if let Layer::MaxPool(_) = &net.layers[id] {
-                    let mut arg = self.ws.take_indices(out.len());
-                    pool::max_pool_forward(&g, self.value(x0), out, &mut arg[..out.len()]);
-                    self.saved[id] = Saved::Argmax(arg);
-                } else {
-                    pool::avg_pool_forward(&g, self.value(x0), out);
-                }
+                let mut arg = self.ws.take_indices(out.len());
+                pool::max_pool_forward(&g, self.value(x0), out, &mut arg[..out.len()]);
+                self.saved[id] = Saved::Argmax(arg);
+            }
+            Layer::AvgPool(p) => {
+                pool::avg_pool_forward(&pool_geom(n, c, h, w, p)?, self.value(x0), out)
             }
             Layer::GlobalAvgPool => {
                 pool::global_avg_pool_forward(n * c, h * w, self.value(x0), out)
@@ -481,11 +481,9 @@ impl Step<'_> {
             Layer::Relu | Layer::Relu6 => {
                 let six = matches!(net.layers[id], Layer::Relu6);
                 self.add_grad(x0, |step, dx| {
-                    // a bit mask rather than a branch, so that the loop vectorises
                     let top = if six { 6.0 } else { f32::INFINITY };
                     zip_map(dx, step.value(id), dy, |d, y, g| {
-                        let keep = ((y > 0.0) & (y < top)) as u32;
-                        *d = f32::from_bits(g.to_bits() & keep.wrapping_neg());
+                        *d = keep_if((y > 0.0) & (y < top), g)
                     });
                     Ok(())
                 })?;

@@ -10,7 +10,7 @@ pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cpu;
 pub(crate) mod im2col;
-mod planes;
+pub(crate) mod planes;
 pub(crate) mod pool;
 
 #[cfg(test)]

@@ -53,12 +53,17 @@ fn plane_moments(x: &[f32], k: f32) -> Pair {
     )
 }
 
-/// `g` where `y > 0` or there is no ReLU, else 0; a bit mask, not a branch, so that
-/// loops over half-zero activations vectorise instead of mispredicting.
+/// `g` if `keep`, else 0; a bit mask, not a branch, so that loops over half-zero
+/// activations (ReLU gradients) vectorise instead of mispredicting.
+#[inline(always)]
+pub(crate) fn keep_if(keep: bool, g: f32) -> f32 {
+    f32::from_bits(g.to_bits() & (keep as u32).wrapping_neg())
+}
+
+/// `g` where `y > 0` or there is no ReLU, else 0.
 #[inline(always)]
 fn relu_mask(relu: bool, y: f32, g: f32) -> f32 {
-    let keep = (!relu || y > 0.0) as u32;
-    f32::from_bits(g.to_bits() & keep.wrapping_neg())
+    keep_if(!relu || y > 0.0, g)
 }
 
 /// `(sum g, sum g * (x - m))` over one plane.

@@ -7,6 +7,7 @@ mod loss;
 mod memory;
 mod outcome;
 mod sgd;
+mod step;
 mod trainer;
 mod weights;
 
@@ -15,6 +16,7 @@ pub use loss::cross_entropy;
 pub use memory::{activation_bytes, mem_available};
 pub use outcome::{Metrics, Outcome, TrainEvent, Trained};
 pub use sgd::{learning_rate, Sgd};
+pub use step::loss_and_grads;
 pub use trainer::{evaluate, train};
 pub use weights::{load_weights, weights_to_safetensors};
 

@@ -12,10 +12,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
-use super::loss::cross_entropy;
 use super::memory::{activation_bytes, human_bytes, mem_available};
 use super::outcome::{Metrics, Outcome, TrainEvent, Trained};
 use super::sgd::{learning_rate, Sgd};
+use super::step::loss_and_grads;
 use crate::child::{init_weights, ChildNet, Workspace};
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
@@ -199,23 +199,15 @@ fn run(
                 }
             }
             let (xs, ys) = batch?;
-            let (loss_value, grads) = if net.has_own_backward(&xs) {
-                let (loss, grads) = net.train_step(
-                    &mut workspace,
-                    &xs,
-                    &ys,
-                    cfg.label_smoothing,
-                    &mut dropout_rng,
-                )?;
-                (loss, Some(grads))
-            } else {
-                let logits = net.forward_t(&xs, true)?;
-                let loss = cross_entropy(&logits, &ys, cfg.label_smoothing)?;
-                let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-                let grads = value.is_finite().then(|| loss.backward()).transpose()?;
-                (value, grads)
-            };
-            let Some(grads) = grads.filter(|_| loss_value.is_finite()) else {
+            let (loss_value, grads) = loss_and_grads(
+                &net,
+                &mut workspace,
+                &xs,
+                &ys,
+                cfg.label_smoothing,
+                &mut dropout_rng,
+            )?;
+            let Some(grads) = grads else {
                 let what = if loss_value.is_nan() {
                     "NaN"
                 } else {
