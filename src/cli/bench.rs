@@ -15,19 +15,20 @@ pub enum BenchCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainBenchArgs {
     /// Timed training steps per net.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::values::positive_usize)]
     steps: usize,
     /// Untimed warm-up steps before the timed ones.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::values::positive_usize)]
     batch_size: usize,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::values::positive_usize)]
     eval_batch_size: usize,
     /// CPU threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     threads: Option<usize>,
     #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]
     kernels: KernelsArg,

@@ -16,6 +16,7 @@ use super::table::{print_json, render};
 /// `nas export RUN [--id N | --top K]`, `nas export --zoo NAME`, `nas export --arch FILE.json`.
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("what").required(true).args(["run", "zoo", "arch"])))]
+#[command(allow_negative_numbers = true)]
 pub struct ExportArgs {
     /// The run folder whose candidates to export.
     run: Option<PathBuf>,
@@ -23,7 +24,7 @@ pub struct ExportArgs {
     #[arg(long, requires = "run", conflicts_with = "top")]
     id: Option<u64>,
     /// Export the best K completed candidates by reward [default: 1].
-    #[arg(long, requires = "run")]
+    #[arg(long, requires = "run", value_parser = super::values::positive_usize)]
     top: Option<usize>,
     /// A zoo network to export with fresh weights.
     #[arg(long, conflicts_with = "arch")]
@@ -32,7 +33,7 @@ pub struct ExportArgs {
     #[arg(long, requires = "zoo")]
     input: Option<String>,
     /// Number of classes for --zoo (default: the network's standard count).
-    #[arg(long, requires = "zoo")]
+    #[arg(long, requires = "zoo", value_parser = super::values::at_least_two)]
     classes: Option<usize>,
     /// An architecture JSON file to export with fresh weights.
     #[arg(long)]
@@ -45,10 +46,10 @@ pub struct ExportArgs {
     with_crate: bool,
     /// Per-channel training mean on the 0..1 scale, comma separated (default for a run: the
     /// statistics of its data set's training split).
-    #[arg(long, value_delimiter = ',', requires = "std")]
+    #[arg(long, value_delimiter = ',', requires = "std", value_parser = super::values::pixel_mean)]
     mean: Vec<f32>,
     /// Per-channel training standard deviation, comma separated.
-    #[arg(long, value_delimiter = ',', requires = "mean")]
+    #[arg(long, value_delimiter = ',', requires = "mean", value_parser = super::values::pixel_std)]
     std: Vec<f32>,
     #[arg(long)]
     json: bool,

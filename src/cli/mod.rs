@@ -10,6 +10,7 @@ mod shape;
 mod space;
 mod table;
 mod train;
+mod values;
 mod zoo;
 
 use anyhow::Result;
@@ -39,7 +40,7 @@ enum Command {
         /// Run name (under runs/) or path.
         run: String,
         /// Only the best K candidates.
-        #[arg(long)]
+        #[arg(long, value_parser = values::positive_usize)]
         top: Option<usize>,
         #[arg(long)]
         json: bool,

@@ -17,6 +17,7 @@ use super::interrupt;
 use super::runs::top_table;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct SearchArgs {
     /// The search space: a shipped name (`nas space list`) or a path to a .toml file.
     #[arg(long, required_unless_present = "resume")]
@@ -31,16 +32,16 @@ pub struct SearchArgs {
     #[arg(long, default_value = "reinforce")]
     strategy: StrategyKind,
     /// Candidates to evaluate in all.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     samples: Option<usize>,
     /// Candidates per strategy update.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     batch: Option<usize>,
     /// Children trained in parallel.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     workers: Option<usize>,
     /// Threads per worker (default: the cores shared evenly).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     threads: Option<usize>,
     /// cpu, or cuda:0[,cuda:1...] with the cuda feature.
     #[arg(long)]
@@ -49,56 +50,56 @@ pub struct SearchArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// Training epochs per child.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     epochs: Option<usize>,
     /// Training images per child, at most (a deterministic subset).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     train_size: Option<usize>,
     /// Validation images, at most (a deterministic subset).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     val_size: Option<usize>,
     /// Child learning rate.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     lr: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     batch_size: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Reject architectures with more parameters, before training.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_u64)]
     max_params: Option<u64>,
     /// Reject architectures with more multiply-accumulates, before training.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_u64)]
     max_macs: Option<u64>,
     /// Soft objective: reward = accuracy * (params / N)^-0.07.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_u64)]
     target_params: Option<u64>,
     /// Keep the trained weights of the best K candidates.
     #[arg(long)]
     keep_top: Option<usize>,
     /// Controller: Adam learning rate (default 1e-3).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     controller_lr: Option<f64>,
     /// Controller: LSTM hidden size (default 64).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     controller_hidden: Option<usize>,
     /// Controller: entropy bonus weight (default 1e-4).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::non_negative_f64)]
     entropy_weight: Option<f64>,
     /// Controller: decay of the moving-average reward baseline (default 0.95).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::unit_fraction)]
     baseline_decay: Option<f64>,
     /// Controller: c in the logits c * tanh(l / T) (default 2.5).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     tanh_c: Option<f64>,
     /// Controller: T in the logits c * tanh(l / T) (default 5).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     temperature: Option<f64>,
     /// Evolution: population size (default 20).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     population: Option<usize>,
     /// Evolution: tournament size (default 5).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     tournament: Option<usize>,
     /// Run name (under runs/) or path; default: SPACE-sSEED-DATE-TIME.
     #[arg(long)]

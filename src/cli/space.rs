@@ -25,7 +25,7 @@ pub enum SpaceCommand {
     /// Random architectures of a space with their hash, parameters and MACs.
     Sample {
         space: String,
-        #[arg(short = 'n', long, default_value_t = 5)]
+        #[arg(short = 'n', long, default_value_t = 5, value_parser = super::values::positive_usize)]
         n: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,

@@ -27,6 +27,7 @@ use super::table::{print_json, thousands};
 const EXIT_FAILED: i32 = 1;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// A zoo network (`lenet5`, `resnet18`, ...), re-targeted to the data set.
     #[arg(long, required_unless_present = "arch", conflicts_with = "arch")]
@@ -37,26 +38,26 @@ pub struct TrainArgs {
     /// mnist, idx:DIR, cifar10:DIR, folder:DIR or synthetic.
     #[arg(long, default_value = "mnist")]
     dataset: String,
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     batch_size: Option<usize>,
     /// Peak learning rate per 128 images.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_f64)]
     lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Keep only this many training images.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     train_size: Option<usize>,
     /// Keep only this many validation images.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     val_size: Option<usize>,
     /// cpu or cuda:N (the first device given is used).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU threads for the kernels (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_usize)]
     threads: Option<usize>,
     /// nas's own kernels and backward pass, or candle's ops and autograd (for checking).
     #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]

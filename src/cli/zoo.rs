@@ -23,7 +23,7 @@ pub enum ZooCommand {
         #[arg(long)]
         input: Option<String>,
         /// Number of classes (default: the network's standard count).
-        #[arg(long)]
+        #[arg(long, value_parser = super::values::at_least_two)]
         classes: Option<usize>,
         #[arg(long)]
         json: bool,
