@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 /// Writes `bytes` to `path` whole or not at all: a sibling temp file, fsync, rename, and an
 /// fsync of the folder so the rename itself is durable.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Like [`write_atomic`], with the fsyncs left out when `sync` is false (throwaway files, such
+/// as a benchmark's temporary runs, that need wholeness against readers but not durability).
+pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -22,10 +28,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
+        if sync {
+            sync_dir(dir)?;
         }
         Ok(())
     })();
@@ -33,4 +41,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// Makes the entries of folder `dir` (a created or renamed file) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }

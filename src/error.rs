@@ -49,6 +49,10 @@ pub enum Error {
     #[error("run {} is in use by another nas process (a search or resume is running on it); wait for it to finish or stop it, then try again", run.display())]
     RunLocked { run: PathBuf },
 
+    /// A new run whose folder is already taken.
+    #[error("run {} already exists; resume it with `nas search --resume {}`, or choose another name", run.display(), run.display())]
+    RunExists { run: PathBuf },
+
     /// A run written by a store schema other than the one this build reads.
     #[error("run {} was written by schema {found}, this nas reads schema {expected}: {}", run.display(), schema_advice(*found, *expected))]
     SchemaMismatch {
@@ -60,11 +64,12 @@ pub enum Error {
     #[error("{what} checkpoint: {msg}")]
     Checkpoint { what: String, msg: String },
 
-    #[error("{}: {source}", path.display())]
+    /// A file that could not be read or written; the message holds the cause, so it is not
+    /// also a `source` (that would print it twice in an error chain).
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error(transparent)]
@@ -88,10 +93,10 @@ fn schema_advice(found: u32, expected: u32) -> &'static str {
 
 impl Error {
     /// An `Io` error that names the file it happened on.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

@@ -11,6 +11,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_ERROR: i32 = 2;
 
 fn main() {
+    // A write past the file-size limit (`ulimit -f`) must fail with EFBIG, to end the command
+    // with an error naming the file, rather than kill the process on the spot.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to ignore, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = cli::Cli::parse();
     match args.run() {
         Ok(cli::Exit::Ok) => {}

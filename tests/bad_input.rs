@@ -280,6 +280,6 @@ fn bad_run_folders_are_refused() {
     refused(
         dir,
         &["search", "--space", "toy-table", "--run", "done"],
-        "already holds a run",
+        "already exists",
     );
 }

@@ -1,5 +1,6 @@
-//! Durability: searches killed with SIGKILL at random points and resumed, again and again,
-//! end with exactly the history of a search that ran straight through.
+//! Resuming: a second process on a running run is refused, a changed space file is refused
+//! unless forced, and Ctrl-C stops cleanly with the way to resume. (Kills at hundreds of points
+//! are in `kills.rs`.)
 
 mod common;
 
@@ -8,7 +9,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{json_lines, nas, ok, scratch};
-use rand::{Rng, SeedableRng};
 
 /// Candidates of a finished run as (id, hash, status, reward), from `nas show --json`.
 fn history(dir: &Path, run: &str) -> Vec<(u64, String, String, f64)> {
@@ -31,54 +31,6 @@ fn history(dir: &Path, run: &str) -> Vec<(u64, String, String, f64)> {
     rows
 }
 
-/// Starts `args` plus `--resume RUN` or the first run, kills it after a random delay, and
-/// repeats until a run finishes on its own. Returns how many times it was killed.
-fn run_with_kills(
-    dir: &Path,
-    first: &[&str],
-    run: &str,
-    kills: usize,
-    max_delay_ms: u64,
-    seed: u64,
-) -> usize {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut killed = 0;
-    let mut started = false;
-    loop {
-        let mut cmd = nas(dir);
-        if started {
-            cmd.args(["search", "--resume", run, "--json"]);
-        } else {
-            cmd.args(first);
-        }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        started = true;
-        if killed < kills {
-            std::thread::sleep(Duration::from_millis(rng.random_range(20..max_delay_ms)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                killed += 1;
-                continue;
-            }
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // a run that finished before the kill still counts as a resume point passed
-        if killed >= kills || history(dir, run).len() > 0 {
-            return killed;
-        }
-    }
-}
-
 fn assert_complete(rows: &[(u64, String, String, f64)], samples: usize) {
     assert_eq!(
         rows.len(),
@@ -88,93 +40,6 @@ fn assert_complete(rows: &[(u64, String, String, f64)], samples: usize) {
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row.0, i as u64, "ids are unique and contiguous");
     }
-}
-
-#[test]
-fn a_table_search_killed_ten_times_ends_with_the_uninterrupted_history() {
-    let dir = scratch();
-    let args = |run: &str| -> Vec<String> {
-        [
-            "search",
-            "--space",
-            "toy-table",
-            "--samples",
-            "3000",
-            "--batch",
-            "8",
-            "--seed",
-            "3",
-            "--json",
-            "--run",
-            run,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let straight = args("straight");
-    ok(nas(dir.path()).args(&straight));
-    let expected = history(dir.path(), "straight");
-    assert_complete(&expected, 3000);
-    let killed_args = args("killed");
-    let refs: Vec<&str> = killed_args.iter().map(String::as_str).collect();
-    let kills = run_with_kills(dir.path(), &refs, "killed", 10, 600, 11);
-    assert!(kills >= 10, "killed {kills} times");
-    let got = history(dir.path(), "killed");
-    assert_complete(&got, 3000);
-    assert_eq!(
-        got, expected,
-        "same architectures, same order, same rewards"
-    );
-}
-
-#[test]
-fn a_training_search_killed_mid_training_retrains_only_what_was_running() {
-    let dir = scratch();
-    let args = |run: &str| -> Vec<String> {
-        [
-            "search",
-            "--space",
-            "resnet-cells",
-            "--samples",
-            "6",
-            "--batch",
-            "2",
-            "--seed",
-            "4",
-            "--dataset",
-            "synthetic",
-            "--epochs",
-            "1",
-            "--train-size",
-            "256",
-            "--val-size",
-            "128",
-            "--workers",
-            "1",
-            "--json",
-            "--run",
-            run,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let straight = args("straight");
-    let out = ok(nas(dir.path()).args(&straight));
-    assert_eq!(json_lines(&out).len(), 7);
-    let expected = history(dir.path(), "straight");
-    assert_complete(&expected, 6);
-    let killed_args = args("killed");
-    let refs: Vec<&str> = killed_args.iter().map(String::as_str).collect();
-    let kills = run_with_kills(dir.path(), &refs, "killed", 4, 2500, 5);
-    assert!(kills >= 1);
-    let got = history(dir.path(), "killed");
-    assert_complete(&got, 6);
-    assert_eq!(
-        got, expected,
-        "same architectures and rewards on one worker"
-    );
 }
 
 #[test]

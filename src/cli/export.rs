@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, Args};
 use nas::data::{DatasetSpec, LoadOptions};
 use nas::export::{self, ExportOptions, Exported, Normalisation};
-use nas::store::RunStore;
+use nas::store::RunView;
 use nas::zoo;
 
 use super::shape::parse_input;
@@ -18,7 +18,7 @@ use super::table::{print_json, render};
 #[command(group(ArgGroup::new("what").required(true).args(["run", "zoo", "arch"])))]
 #[command(allow_negative_numbers = true)]
 pub struct ExportArgs {
-    /// The run folder whose candidates to export.
+    /// The run whose candidates to export (name under runs/ or path).
     run: Option<PathBuf>,
     /// The candidate to export (it must have stored weights).
     #[arg(long, requires = "run", conflicts_with = "top")]
@@ -72,6 +72,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
         });
     }
     let exported = if let Some(run) = &args.run {
+        // a bare name is a run under runs/, as for `nas show`
+        let run = &nas::search::run_dir(&run.to_string_lossy());
         if options.normalisation.is_none() {
             options.normalisation = run_normalisation(run)?;
         }
@@ -117,10 +119,7 @@ fn default_out(out: &Option<PathBuf>, name: &str) -> PathBuf {
 /// The training statistics of the run's data set, loaded as the search loaded it; `None` (with
 /// a warning) when the run's settings do not say or the data set is not where they say.
 fn run_normalisation(run: &Path) -> Result<Option<Normalisation>> {
-    let settings = {
-        let store = RunStore::open(run)?;
-        store.meta()?.settings
-    };
+    let settings = RunView::open(run)?.meta().settings.clone();
     let Some(spec) = settings.get("dataset").and_then(|d| d.as_str()) else {
         eprintln!("warning: the run records no data set; inputs will not be normalised (give --mean and --std)");
         return Ok(None);

@@ -1,8 +1,9 @@
-//! `nas runs` and `nas show RUN`: the stored history, read back after the search has ended.
+//! `nas runs` and `nas show RUN`: the stored history, read from the runs' journals (also while
+//! a search is writing them).
 
 use anyhow::Result;
 use nas::search::run_dir;
-use nas::store::{list_runs, Candidate, RunStore, Status};
+use nas::store::{list_runs, Candidate, RunView, Status};
 use serde_json::json;
 
 use super::table::{print_json, render, thousands};
@@ -45,9 +46,9 @@ pub fn list(json: bool) -> Result<()> {
 
 /// `nas show RUN`: settings and candidates, best first.
 pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
-    let store = RunStore::open(&run_dir(run))?;
-    let meta = store.meta()?;
-    let mut candidates = store.candidates()?;
+    let store = RunView::open(&run_dir(run))?;
+    let meta = store.meta();
+    let mut candidates = store.candidates();
     sort_best_first(&mut candidates);
     if let Some(k) = top {
         candidates.truncate(k);
@@ -56,15 +57,16 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
         return print_json(&json!({
             "run": {"path": store.path(), "space": meta.space_name, "settings": meta.settings,
                     "created_at": meta.created_at, "nas_version": meta.nas_version,
-                    "status": store.meta_value("status")?, "samples": store.len()},
+                    "status": store.status(), "samples": store.len()},
             "candidates": candidates,
         }));
     }
     println!(
-        "run {} (space {}, created {})",
+        "run {} (space {}, created {}, {})",
         store.path().display(),
         meta.space_name,
-        meta.created_at
+        meta.created_at,
+        store.status().as_str()
     );
     println!("settings: {}", serde_json::to_string(&meta.settings)?);
     print!("{}", top_table(&candidates, candidates.len()));

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use nas::search::{self, SearchConfig, SearchEvent, Summary};
-use nas::store::{Candidate, RunStore};
+use nas::store::{Candidate, RunView};
 use nas::strategy::StrategyKind;
 use nas::train::TrainEvent;
 use serde_json::json;
@@ -174,7 +174,10 @@ pub fn run(args: SearchArgs) -> Result<bool> {
                 .clone()
                 .unwrap_or_else(|| search::default_run_name(space_stem(&space), cfg.seed));
             let dir = search::run_dir(&name);
-            search::start(&dir, cfg, stop, &mut |e| view.on(e))?
+            match args.run {
+                Some(_) => search::start(&dir, cfg, stop, &mut |e| view.on(e))?,
+                None => search::start_unique(&dir, cfg, stop, &mut |e| view.on(e))?,
+            }
         }
     };
     view.finish(&summary)?;
@@ -232,6 +235,12 @@ impl View {
                 best,
             } => self.finished(&candidate, done, best),
             SearchEvent::Updated { .. } => {}
+            SearchEvent::Notice { message } => match &self.main {
+                Some(_) => {
+                    let _ = self.multi.println(format!("note: {message}"));
+                }
+                None => eprintln!("note: {message}"),
+            },
             SearchEvent::Stopping => {
                 if let Some(main) = &self.main {
                     main.set_message("stopping: running children finish their batch");
@@ -336,8 +345,8 @@ impl View {
     }
 
     fn print_table(&self, summary: &Summary) -> Result<()> {
-        let store = RunStore::open(&summary.run)?;
-        print!("{}", top_table(&store.candidates()?, 10));
+        let store = RunView::open(&summary.run)?;
+        print!("{}", top_table(&store.candidates(), 10));
         let share = if summary.seconds > 0.0 {
             100.0 * summary.strategy_seconds / summary.seconds
         } else {

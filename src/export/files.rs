@@ -12,7 +12,7 @@ use super::weights::fresh_weights;
 use crate::arch::Architecture;
 use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
-use crate::store::{RunStore, Status};
+use crate::store::{RunView, Status};
 
 /// What an export wrote.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -33,15 +33,15 @@ pub fn export_candidate(
     out_dir: &Path,
     options: &ExportOptions,
 ) -> Result<Exported> {
-    let store = RunStore::open(run_dir)?;
-    let candidate = store.candidate(id)?.ok_or_else(|| {
+    let store = RunView::open(run_dir)?;
+    let candidate = store.candidate(id).cloned().ok_or_else(|| {
         Error::invalid(
             "candidate id",
             format!("run {} has no candidate {id}", run_dir.display()),
         )
     })?;
     let Some(weights) = store.weights(id)? else {
-        let kept = store.weights_ids()?;
+        let kept = store.weights_ids();
         let kept: Vec<String> = kept.iter().map(|i| i.to_string()).collect();
         return Err(Error::invalid(
             "candidate id",
@@ -52,7 +52,7 @@ pub fn export_candidate(
         ));
     };
     let arch: Architecture = serde_json::from_value(candidate.arch.clone())?;
-    let nas_version = store.meta().map(|m| m.nas_version).ok();
+    let nas_version = Some(store.meta().nas_version.clone());
     drop(store);
     let name = format!("candidate_{id}");
     let target = ExportTarget::Arch(arch.clone());
@@ -75,9 +75,9 @@ pub fn export_candidate(
 
 /// The ids of the best `k` completed candidates by reward (best first).
 pub fn best_candidates(run_dir: &Path, k: usize) -> Result<Vec<u64>> {
-    let store = RunStore::open(run_dir)?;
+    let store = RunView::open(run_dir)?;
     let mut done: Vec<_> = store
-        .candidates()?
+        .candidates()
         .into_iter()
         .filter(|c| c.status == Status::Completed)
         .collect();

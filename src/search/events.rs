@@ -41,6 +41,9 @@ pub enum SearchEvent {
     Updated { step: u64 },
     /// The stop flag was seen; running children finish their batch and the search ends.
     Stopping,
+    /// Something the user should know that is not an error (a repair made when the run was
+    /// opened, a default chosen for them).
+    Notice { message: String },
 }
 
 /// How a search ended.

@@ -10,4 +10,4 @@ mod search;
 pub use config::{SearchConfig, SOFT_OBJECTIVE_EXPONENT};
 pub use events::{SearchEvent, Summary};
 pub use run::{default_run_name, run_dir};
-pub use search::{resume, start};
+pub use search::{resume, start, start_temporary, start_unique};

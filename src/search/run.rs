@@ -47,17 +47,31 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Creates the run folder and database of a new search.
-pub fn create(dir: &Path, cfg: &SearchConfig, space: &Space) -> Result<RunStore> {
-    if dir.join("db").exists() {
-        return Err(Error::invalid(
-            "--run",
-            format!("{} already holds a run; resume it with `nas search --resume {}` or choose another name", dir.display(), dir.display()),
-        ));
+/// Creates the run folder and database of a new search in `dir`; with `unique`, a taken name
+/// gets the first free suffix (`NAME-2`, `NAME-3`, ...) instead of an error, so that default
+/// names of searches started at the same instant never collide.
+pub fn create(dir: &Path, unique: bool, cfg: &SearchConfig, space: &Space) -> Result<RunStore> {
+    let meta = RunMeta::new(&space.name, &space.text, serde_json::to_value(cfg)?);
+    let mut candidate = dir.to_path_buf();
+    for n in 2.. {
+        match RunStore::create(&candidate, &meta) {
+            Err(Error::RunExists { .. }) if unique => {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                candidate = dir.with_file_name(format!("{name}-{n}"));
+            }
+            other => return other,
+        }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let settings = serde_json::to_value(cfg)?;
-    RunStore::create(dir, &RunMeta::new(&space.name, &space.text, settings))
+    unreachable!("the suffixes never run out")
+}
+
+/// A new search's store in a temporary folder (no run folder is kept).
+pub fn create_temporary(cfg: &SearchConfig, space: &Space) -> Result<RunStore> {
+    let meta = RunMeta::new(&space.name, &space.text, serde_json::to_value(cfg)?);
+    RunStore::temporary(&meta)
 }
 
 /// Opens an existing run, returning its store, settings and space (parsed from the stored

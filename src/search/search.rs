@@ -22,13 +22,49 @@ use crate::store::{Candidate, RunStore, Status};
 use crate::strategy::{self, Strategy};
 use crate::train::Outcome;
 
-/// Starts a new search in run folder `dir`.
+/// Starts a new search in run folder `dir`; an error if `dir` already holds a run.
 pub fn start(
     dir: &Path,
-    mut cfg: SearchConfig,
+    cfg: SearchConfig,
     stop: Arc<AtomicBool>,
     events: &mut dyn FnMut(SearchEvent),
 ) -> Result<Summary> {
+    start_in(Where::Exactly(dir), cfg, stop, events).map(|(summary, _)| summary)
+}
+
+/// Starts a new search in run folder `dir`, or `dir-2`, `dir-3`, ... if it is taken (for
+/// default run names); the summary says which.
+pub fn start_unique(
+    dir: &Path,
+    cfg: SearchConfig,
+    stop: Arc<AtomicBool>,
+    events: &mut dyn FnMut(SearchEvent),
+) -> Result<Summary> {
+    start_in(Where::Unique(dir), cfg, stop, events).map(|(summary, _)| summary)
+}
+
+/// Runs a whole search in a temporary run folder that is deleted afterwards, through the same
+/// loop as `start`; returns its summary and every candidate, by id.
+pub fn start_temporary(
+    cfg: SearchConfig,
+    stop: Arc<AtomicBool>,
+    events: &mut dyn FnMut(SearchEvent),
+) -> Result<(Summary, Vec<Candidate>)> {
+    start_in(Where::Temporary, cfg, stop, events)
+}
+
+enum Where<'a> {
+    Exactly(&'a Path),
+    Unique(&'a Path),
+    Temporary,
+}
+
+fn start_in(
+    place: Where,
+    mut cfg: SearchConfig,
+    stop: Arc<AtomicBool>,
+    events: &mut dyn FnMut(SearchEvent),
+) -> Result<(Summary, Vec<Candidate>)> {
     cfg.validate()?;
     let space = Space::load(&cfg.space)?;
     cfg.space_path = space.path.clone();
@@ -39,8 +75,19 @@ pub fn start(
         &cfg.strategy_config,
         cfg.seed,
     )?;
-    let store = run::create(dir, &cfg, &space)?;
-    Search::new(store, cfg, space, data, strategy, 0, stop)?.run(events, false)
+    let store = match place {
+        Where::Exactly(dir) => run::create(dir, false, &cfg, &space)?,
+        Where::Unique(dir) => run::create(dir, true, &cfg, &space)?,
+        Where::Temporary => run::create_temporary(&cfg, &space)?,
+    };
+    let temporary = matches!(place, Where::Temporary);
+    let mut search = Search::new(store, cfg, space, data, strategy, 0, stop)?;
+    let summary = search.run(events, false)?;
+    let candidates = match temporary {
+        true => search.store.candidates()?,
+        false => Vec::new(),
+    };
+    Ok((summary, candidates))
 }
 
 /// Resumes the search in run folder `dir` from its last checkpoint.
@@ -183,8 +230,13 @@ impl Search {
         }
     }
 
-    fn run(mut self, events: &mut dyn FnMut(SearchEvent), resumed: bool) -> Result<Summary> {
+    fn run(&mut self, events: &mut dyn FnMut(SearchEvent), resumed: bool) -> Result<Summary> {
         let started = Instant::now();
+        for notice in self.store.notices() {
+            events(SearchEvent::Notice {
+                message: notice.clone(),
+            });
+        }
         self.store.set_meta_value("status", "running")?;
         events(SearchEvent::Started {
             run: self.store.path().to_path_buf(),

@@ -1,11 +1,13 @@
-//! What a run accumulates: candidates with their hash index, controller checkpoints and the
-//! trained weights of the winners. Every write that the search relies on after a crash is
-//! flushed before it returns.
-
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+//! What a run accumulates: candidates with their hash index, the strategy's checkpoint and
+//! update statistics, the trained weights of the winners, the resumable training states of
+//! candidates that may train further, and finalists' weights. Every write is durable in the
+//! journal before it returns.
 
 use crate::error::Result;
 
+use super::checkpoint_file;
+use super::entry::Entry;
+use super::journal::read_blob;
 use super::keys::{decode_u64, encode_u64};
 use super::record::{Candidate, Status};
 use super::run_store::RunStore;
@@ -24,34 +26,38 @@ impl StatusCounts {
     pub fn total(&self) -> u64 {
         self.completed + self.failed + self.rejected + self.duplicate
     }
+
+    /// Counts of `candidates` by status.
+    pub fn of<'a>(candidates: impl IntoIterator<Item = &'a Candidate>) -> StatusCounts {
+        let mut counts = StatusCounts::default();
+        for candidate in candidates {
+            match candidate.status {
+                Status::Completed => counts.completed += 1,
+                Status::Failed => counts.failed += 1,
+                Status::Rejected => counts.rejected += 1,
+                Status::Duplicate => counts.duplicate += 1,
+            }
+        }
+        counts
+    }
 }
 
 impl RunStore {
-    /// Writes a candidate and, if its hash is not indexed yet, its `id_by_arch_hash` entry, in one
-    /// transaction; flushed before returning. Duplicates are never indexed.
+    /// Records a candidate (new, or replacing the one with its id) and, if its hash is not
+    /// indexed yet, its `id_by_arch_hash` entry. Duplicates are never indexed.
     pub fn put_candidate(&self, candidate: &Candidate) -> Result<()> {
-        let key = encode_u64(candidate.id);
-        let value = serde_json::to_vec(candidate)?;
-        let hash = candidate.hash.as_bytes();
-        let index = candidate.is_indexed();
-        (&self.candidate_by_id, &self.id_by_arch_hash)
-            .transaction(|(candidates, hashes)| {
-                candidates.insert(&key[..], value.as_slice())?;
-                if index && hashes.get(hash)?.is_none() {
-                    hashes.insert(hash, &key[..])?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => self.sled_error(e),
-                TransactionError::Abort(()) => self.error("candidate transaction aborted"),
-            })?;
-        self.flush()
+        self.record(
+            &Entry::Candidate {
+                candidate: Box::new(candidate.clone()),
+            },
+            None,
+        )
     }
 
     /// The candidate with this id, if there is one.
     pub fn candidate(&self, id: u64) -> Result<Option<Candidate>> {
         let value = self
+            .db
             .candidate_by_id
             .get(encode_u64(id))
             .map_err(|e| self.sled_error(e))?;
@@ -61,7 +67,7 @@ impl RunStore {
     /// Every candidate, ordered by id.
     pub fn candidates(&self) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
-        for entry in self.candidate_by_id.iter() {
+        for entry in self.db.candidate_by_id.iter() {
             let (key, value) = entry.map_err(|e| self.sled_error(e))?;
             let id = decode_u64(&key).map_err(|e| self.error(format!("candidate_by_id: {e}")))?;
             out.push(self.decode_candidate(id, &value)?);
@@ -72,6 +78,7 @@ impl RunStore {
     /// The id to give the next candidate: one past the largest stored, 0 for a new run.
     pub fn next_id(&self) -> Result<u64> {
         let last = self
+            .db
             .candidate_by_id
             .last()
             .map_err(|e| self.sled_error(e))?;
@@ -87,31 +94,23 @@ impl RunStore {
 
     /// The number of stored candidates.
     pub fn len(&self) -> usize {
-        self.candidate_by_id.len()
+        self.db.candidate_by_id.len()
     }
 
     /// Whether no candidate is stored yet.
     pub fn is_empty(&self) -> bool {
-        self.candidate_by_id.is_empty()
+        self.db.candidate_by_id.is_empty()
     }
 
     /// How many candidates ended in each status.
     pub fn counts(&self) -> Result<StatusCounts> {
-        let mut counts = StatusCounts::default();
-        for candidate in self.candidates()? {
-            match candidate.status {
-                Status::Completed => counts.completed += 1,
-                Status::Failed => counts.failed += 1,
-                Status::Rejected => counts.rejected += 1,
-                Status::Duplicate => counts.duplicate += 1,
-            }
-        }
-        Ok(counts)
+        Ok(StatusCounts::of(&self.candidates()?))
     }
 
     /// The id of the first evaluated (non-duplicate) candidate with this architecture hash.
     pub fn id_by_hash(&self, hash: &str) -> Result<Option<u64>> {
         let value = self
+            .db
             .id_by_arch_hash
             .get(hash.as_bytes())
             .map_err(|e| self.sled_error(e))?;
@@ -120,78 +119,86 @@ impl RunStore {
             .transpose()
     }
 
-    /// Stores a strategy checkpoint for this step; flushed before returning.
+    /// Replaces the strategy's checkpoint with the state after `step` updates; durable on
+    /// return.
     pub fn put_checkpoint(&self, step: u64, blob: &[u8]) -> Result<()> {
-        self.checkpoint_by_step
-            .insert(encode_u64(step), blob)
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()
+        checkpoint_file::write(&self.run, step, blob, self.sync)
     }
 
-    /// The checkpoint with the largest step, if any.
+    /// The latest checkpoint as `(step, blob)`, if any.
     pub fn last_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>> {
-        let last = self
-            .checkpoint_by_step
-            .last()
-            .map_err(|e| self.sled_error(e))?;
-        let Some((key, value)) = last else {
-            return Ok(None);
-        };
-        let step = decode_u64(&key).map_err(|e| self.error(format!("checkpoint_by_step: {e}")))?;
-        Ok(Some((step, value.to_vec())))
+        checkpoint_file::read(&self.run)
     }
 
-    /// Deletes all but the `keep` latest checkpoints; returns how many were deleted.
-    pub fn prune_checkpoints(&self, keep: usize) -> Result<usize> {
-        let mut keys = Vec::new();
-        for entry in self.checkpoint_by_step.iter().keys() {
-            keys.push(entry.map_err(|e| self.sled_error(e))?);
-        }
-        let excess = keys.len().saturating_sub(keep);
-        for key in &keys[..excess] {
-            self.checkpoint_by_step
-                .remove(key)
-                .map_err(|e| self.sled_error(e))?;
-        }
-        self.flush()?;
-        Ok(excess)
+    /// Records what strategy update `step` did (for reports; nothing reads it back to search).
+    pub fn put_update(&self, step: u64, stats: &serde_json::Value) -> Result<()> {
+        self.record(
+            &Entry::Update {
+                step,
+                stats: stats.clone(),
+            },
+            None,
+        )
     }
 
-    /// Stores a candidate's trained weights (a safetensors blob); flushed before returning.
+    /// Stores a candidate's trained weights (a safetensors blob).
     pub fn put_weights(&self, id: u64, blob: &[u8]) -> Result<()> {
-        self.weights_by_id
-            .insert(encode_u64(id), blob)
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()
+        self.record(&Entry::Weights { id }, Some(blob))
     }
 
-    /// A candidate's trained weights, if they were kept.
+    /// A candidate's trained weights, if they are kept.
     pub fn weights(&self, id: u64) -> Result<Option<Vec<u8>>> {
-        let value = self
-            .weights_by_id
-            .get(encode_u64(id))
-            .map_err(|e| self.sled_error(e))?;
-        Ok(value.map(|v| v.to_vec()))
+        let blob = self.index_lock().weights.get(&id).copied();
+        blob.map(|b| read_blob(&self.journal_path(), b)).transpose()
     }
 
-    /// Deletes a candidate's weights; returns whether there were any.
+    /// Drops a candidate's weights; returns whether there were any.
     pub fn delete_weights(&self, id: u64) -> Result<bool> {
-        let old = self
-            .weights_by_id
-            .remove(encode_u64(id))
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()?;
-        Ok(old.is_some())
+        if !self.index_lock().weights.contains_key(&id) {
+            return Ok(false);
+        }
+        self.record(&Entry::WeightsDropped { id }, None)?;
+        Ok(true)
     }
 
     /// The ids whose weights are kept, in increasing order.
     pub fn weights_ids(&self) -> Result<Vec<u64>> {
-        let mut ids = Vec::new();
-        for key in self.weights_by_id.iter().keys() {
-            let key = key.map_err(|e| self.sled_error(e))?;
-            ids.push(decode_u64(&key).map_err(|e| self.error(format!("weights_by_id: {e}")))?);
+        Ok(self.index_lock().weights.keys().copied().collect())
+    }
+
+    /// Stores a candidate's resumable training state.
+    pub fn put_state(&self, id: u64, blob: &[u8]) -> Result<()> {
+        self.record(&Entry::State { id }, Some(blob))
+    }
+
+    /// A candidate's resumable training state, if it is kept.
+    pub fn state(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        let blob = self.index_lock().states.get(&id).copied();
+        blob.map(|b| read_blob(&self.journal_path(), b)).transpose()
+    }
+
+    /// Drops a candidate's training state; returns whether there was one.
+    pub fn delete_state(&self, id: u64) -> Result<bool> {
+        if !self.index_lock().states.contains_key(&id) {
+            return Ok(false);
         }
-        Ok(ids)
+        self.record(&Entry::StateDropped { id }, None)?;
+        Ok(true)
+    }
+
+    /// Stores the weights of candidate `id`'s finalist training.
+    pub fn put_final_weights(&self, id: u64, blob: &[u8]) -> Result<()> {
+        self.record(&Entry::FinalWeights { id }, Some(blob))
+    }
+
+    /// The weights of candidate `id`'s finalist training, if it has had one.
+    pub fn final_weights(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        let blob = self.index_lock().finals.get(&id).copied();
+        blob.map(|b| read_blob(&self.journal_path(), b)).transpose()
+    }
+
+    fn journal_path(&self) -> std::path::PathBuf {
+        self.journal_lock().path().to_path_buf()
     }
 
     fn decode_candidate(&self, id: u64, bytes: &[u8]) -> Result<Candidate> {

@@ -1,6 +1,7 @@
-//! `list_runs`: one summary line per run folder under a root such as `runs/`. A run in use by a
-//! search is listed as `running` without its counts, and a damaged or foreign folder is listed
-//! with its error, so one bad folder never hides the others.
+//! `list_runs`: one summary line per run folder under a root such as `runs/`, read from the
+//! runs' journals, so a run being searched is listed with its counts so far. A damaged or
+//! foreign folder is listed with its error, so one bad folder never hides the others; hidden
+//! folders (a run being created) are skipped.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 use super::record::Status;
-use super::run_store::RunStore;
+use super::view::RunView;
 
 /// What `nas runs` shows about one run folder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,7 +22,7 @@ pub struct RunSummary {
     pub space_name: Option<String>,
     /// The `strategy` field of the run's settings, if present.
     pub strategy: Option<String>,
-    /// Candidates of every status; unknown while the run is locked.
+    /// Candidates of every status recorded so far; unknown for a folder that cannot be read.
     pub samples: Option<u64>,
     /// The best reward among completed candidates.
     pub best_reward: Option<f64>,
@@ -40,7 +41,10 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunSummary>> {
     let mut dirs = Vec::new();
     for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
         let path = entry.map_err(|e| Error::io(root, e))?.path();
-        if path.is_dir() {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if path.is_dir() && !hidden {
             dirs.push(path);
         }
     }
@@ -63,9 +67,8 @@ fn summarise(dir: &Path) -> RunSummary {
         status: "unknown".to_string(),
         error: None,
     };
-    match RunStore::open(dir).and_then(|store| fill(&mut summary, &store)) {
-        Ok(()) => {}
-        Err(Error::RunLocked { .. }) => summary.status = "running".to_string(),
+    match RunView::open(dir) {
+        Ok(view) => fill(&mut summary, &view),
         Err(e) => {
             summary.status = "error".to_string();
             summary.error = Some(e.to_string());
@@ -74,15 +77,15 @@ fn summarise(dir: &Path) -> RunSummary {
     summary
 }
 
-fn fill(summary: &mut RunSummary, store: &RunStore) -> Result<()> {
-    let meta = store.meta()?;
-    summary.space_name = Some(meta.space_name);
+fn fill(summary: &mut RunSummary, view: &RunView) {
+    let meta = view.meta();
+    summary.space_name = Some(meta.space_name.clone());
     summary.strategy = meta
         .settings
         .get("strategy")
         .and_then(|s| s.as_str())
         .map(str::to_string);
-    let candidates = store.candidates()?;
+    let candidates = view.candidates();
     summary.samples = Some(candidates.len() as u64);
     let best = candidates
         .iter()
@@ -93,11 +96,5 @@ fn fill(summary: &mut RunSummary, store: &RunStore) -> Result<()> {
         });
     summary.best_id = best.map(|(id, _)| id);
     summary.best_reward = best.map(|(_, reward)| reward);
-    // We hold the lock, so a run that says it is running was stopped without saying so.
-    summary.status = match store.meta_value("status")?.as_deref() {
-        Some("running") => "interrupted".to_string(),
-        Some(status) => status.to_string(),
-        None => "unknown".to_string(),
-    };
-    Ok(())
+    summary.status = view.status().as_str().to_string();
 }

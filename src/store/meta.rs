@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The store schema this build reads and writes. Bump it when a record or key layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The keys of the `meta` tree that `RunMeta` owns; `set_meta_value` refuses them.
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";

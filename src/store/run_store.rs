@@ -1,38 +1,33 @@
-//! `RunStore`: one run folder (`runs/RUN/`) holding a sled database in `db/` and the run lock in
-//! `lock`. Opening takes the lock first, then sled, then checks the schema version, so each
-//! failure has its own clear message naming the run and never a panic.
+//! `RunStore`: the one writer of a run folder (`runs/RUN/`). It holds the run lock, appends
+//! every change to the journal (durable before the call returns), applies it to the sled
+//! database in `db/`, and keeps the strategy's checkpoint in its own file. Opening mends what a
+//! crash leaves behind (see `recover`) and says what it did in `notices`.
 
-use crate::panics::panic_message;
-use std::fs;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
-use super::lock::{RunLock, LOCK_FILE};
-use super::meta::{self, RunMeta, RESERVED_KEYS, SCHEMA_VERSION_KEY};
+use super::create::create_run_dir;
+use super::entry::Entry;
+use super::index::JournalIndex;
+use super::journal::{self, JournalWriter, JOURNAL_FILE};
+use super::lock::RunLock;
+use super::meta::{self, RunMeta, RESERVED_KEYS};
+use super::recover::{classify, open_replayed, relabel, Db, Failure, DB_DIR};
 
-/// The name of the database folder inside a run folder.
-pub const DB_DIR: &str = "db";
-
-/// How often, and how long apart, to retry sled's own file lock when it is still held by a
-/// handle of this process that is being torn down (sled releases it lazily).
-const SLED_LOCK_RETRIES: u32 = 100;
-const SLED_LOCK_PAUSE: Duration = Duration::from_millis(20);
-
-/// An open run: its sled trees and the exclusive run lock, released on drop.
+/// An open run, written by this process alone (the run lock is held until it drops).
 pub struct RunStore {
     pub(super) run: PathBuf,
-    pub(super) db: sled::Db,
-    pub(super) candidate_by_id: sled::Tree,
-    pub(super) id_by_arch_hash: sled::Tree,
-    pub(super) checkpoint_by_step: sled::Tree,
-    pub(super) weights_by_id: sled::Tree,
-    pub(super) meta: sled::Tree,
-    // Declared last so it is dropped last: the lock outlives the database handles.
+    pub(super) db: Db,
+    pub(super) journal: Mutex<JournalWriter>,
+    pub(super) index: Mutex<JournalIndex>,
+    /// False for throwaway runs (`temporary`): nothing is fsynced.
+    pub(super) sync: bool,
+    notices: Vec<String>,
+    // Dropped after the database handles: the lock outlives them, the folder outlives both.
     _lock: RunLock,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for RunStore {
@@ -42,51 +37,78 @@ impl std::fmt::Debug for RunStore {
 }
 
 impl RunStore {
-    /// Creates a new run in `dir` (created if missing); an error if `dir` already holds a run.
+    /// Creates a new run in `dir`; `RunExists` if `dir` already holds one (or anything else).
     pub fn create(dir: &Path, meta: &RunMeta) -> Result<RunStore> {
-        refuse_existing(dir)?;
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let lock = RunLock::acquire(dir)?;
-        refuse_existing(dir)?;
-        let store = RunStore::from_db(dir, open_db(dir)?, lock)?;
-        store.write_meta(meta)?;
-        Ok(store)
+        let created = create_run_dir(dir, meta, true)?;
+        RunStore::assemble(dir, created.lock, Some(created.journal), true, None)
     }
 
-    /// Opens the existing run in `dir`, taking its lock and checking its schema version.
+    /// A run in a temporary folder that disappears when the store drops, written without
+    /// fsyncs: the search loop's full code path for benchmarks that keep no runs.
+    pub fn temporary(meta: &RunMeta) -> Result<RunStore> {
+        let temp = tempfile::Builder::new()
+            .prefix("nas-run-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let dir = temp.path().join("run");
+        let created = create_run_dir(&dir, meta, false)?;
+        RunStore::assemble(&dir, created.lock, Some(created.journal), false, Some(temp))
+    }
+
+    /// Opens the existing run in `dir` for writing: takes its lock, checks its schema, cuts a
+    /// torn write off the journal and brings the database up to date with it.
     pub fn open(dir: &Path) -> Result<RunStore> {
-        if !dir.is_dir() {
-            return Err(store_error(dir, "no such run folder"));
-        }
-        let db_dir = dir.join(DB_DIR);
-        if !db_dir.is_dir() && !dir.join(LOCK_FILE).exists() {
-            return Err(no_database(dir));
-        }
+        check_run_folder(dir)?;
         let lock = RunLock::acquire(dir)?;
-        if !db_dir.is_dir() {
-            return Err(no_database(dir));
-        }
-        let store = RunStore::from_db(dir, open_db(dir)?, lock)?;
-        let version = store
-            .meta_bytes(SCHEMA_VERSION_KEY)?
-            .ok_or_else(|| store_error(dir, "the database has no schema_version: it is damaged, or its creation was interrupted; restore the folder from a backup or delete it and start again"))?;
-        let version = String::from_utf8_lossy(&version);
-        meta::check_schema_version(dir, meta::parse_schema_version(dir, &version)?)?;
-        Ok(store)
+        RunStore::assemble(dir, lock, None, true, None)
     }
 
-    fn from_db(dir: &Path, db: sled::Db, lock: RunLock) -> Result<RunStore> {
-        let tree = |name: &str| db.open_tree(name).map_err(|e| sled_error(dir, e));
+    fn assemble(
+        dir: &Path,
+        lock: RunLock,
+        writer: Option<JournalWriter>,
+        sync: bool,
+        temp: Option<tempfile::TempDir>,
+    ) -> Result<RunStore> {
+        let path = dir.join(JOURNAL_FILE);
+        let scan = journal::scan::<Entry>(&path)?;
+        let meta = created_meta(dir, &scan.frames)?;
+        meta::check_schema_version(dir, meta.schema_version)?;
+        let mut notices = Vec::new();
+        let writer = match writer {
+            Some(w) => w,
+            None => {
+                if scan.trailing() > 0 {
+                    notices.push(format!(
+                        "cut {} bytes of an unfinished write off {}: an entry being written when the run stopped, never reported as done",
+                        scan.trailing(),
+                        path.display()
+                    ));
+                }
+                JournalWriter::open(&path, scan.end, sync)?
+            }
+        };
+        let db = open_replayed(dir, &scan.frames, sync, &mut notices)?;
+        let mut index = JournalIndex::default();
+        for frame in &scan.frames {
+            index.note(&frame.entry, frame.blob);
+        }
         Ok(RunStore {
             run: dir.to_path_buf(),
-            candidate_by_id: tree("candidate_by_id")?,
-            id_by_arch_hash: tree("id_by_arch_hash")?,
-            checkpoint_by_step: tree("checkpoint_by_step")?,
-            weights_by_id: tree("weights_by_id")?,
-            meta: tree("meta")?,
             db,
+            journal: Mutex::new(writer),
+            index: Mutex::new(index),
+            sync,
+            notices,
             _lock: lock,
+            _temp: temp,
         })
+    }
+
+    /// What opening the run mended (a torn write cut off, a damaged database rebuilt), one
+    /// sentence each, for the user to read.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
     }
 
     /// The run folder.
@@ -107,10 +129,13 @@ impl RunStore {
                 format!("`{key}` is set when the run is created and cannot be changed"),
             ));
         }
-        self.meta
-            .insert(key.as_bytes(), value.as_bytes())
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()
+        self.record(
+            &Entry::MetaValue {
+                key: key.to_string(),
+                value: value.to_string(),
+            },
+            None,
+        )
     }
 
     /// A piece of extra state set with `set_meta_value` (or a `RunMeta` field, as text).
@@ -123,33 +148,57 @@ impl RunStore {
             .map_err(|_| self.error(format!("meta key `{key}` is not UTF-8 text")))
     }
 
-    /// Makes every write so far durable on disk.
+    /// Writes the database's buffered changes to disk. Not needed for durability (the journal
+    /// has every change), but it shortens the replay of the next open.
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().map_err(|e| self.sled_error(e))?;
+        self.db.flush().map_err(|f| self.failure(f))
+    }
+
+    /// Appends `entry` to the journal (durable on return), then applies it to the database.
+    pub(super) fn record(&self, entry: &Entry, blob: Option<&[u8]>) -> Result<()> {
+        let mut journal = self.journal_lock();
+        let blob_ref = journal.append(entry, blob)?;
+        if entry.touches_db() {
+            self.db
+                .apply(entry, journal.end())
+                .map_err(|f| self.failure(f))?;
+        }
+        self.index_lock().note(entry, blob.map(|_| blob_ref));
         Ok(())
+    }
+
+    pub(super) fn journal_lock(&self) -> MutexGuard<'_, JournalWriter> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn index_lock(&self) -> MutexGuard<'_, JournalIndex> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn meta_bytes(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let value = self
+            .db
             .meta
             .get(key.as_bytes())
             .map_err(|e| self.sled_error(e))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn write_meta(&self, meta: &RunMeta) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (key, value) in meta.entries()? {
-            batch.insert(key.as_bytes(), value);
+    /// A database failure during a search: the journal already holds the change, so the
+    /// advice is to resume, which rebuilds what is damaged.
+    pub(super) fn failure(&self, f: Failure) -> Error {
+        match relabel(&self.run, f) {
+            Failure::Error(e) => e,
+            Failure::Damaged(detail) => self.error(format!(
+                "the database in {} is damaged ({detail}); every change is in the run's journal: `nas search --resume {}` rebuilds it",
+                self.run.join(DB_DIR).display(),
+                self.run.display()
+            )),
         }
-        self.meta
-            .apply_batch(batch)
-            .map_err(|e| self.sled_error(e))?;
-        self.flush()
     }
 
     pub(super) fn sled_error(&self, e: sled::Error) -> Error {
-        sled_error(&self.run, e)
+        self.failure(classify(e))
     }
 
     pub(super) fn error(&self, msg: impl Into<String>) -> Error {
@@ -157,61 +206,45 @@ impl RunStore {
     }
 }
 
-fn refuse_existing(dir: &Path) -> Result<()> {
-    if dir.join(DB_DIR).exists() {
-        return Err(store_error(
-            dir,
-            "the folder already holds a run; resume it, or choose another run name",
-        ));
-    }
-    Ok(())
-}
-
-/// Opens sled on `run/db`, turning its errors and panics into errors that name the run.
-fn open_db(run: &Path) -> Result<sled::Db> {
-    let config = sled::Config::new().path(run.join(DB_DIR));
-    let mut attempt = 0;
-    loop {
-        match panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => return Ok(db),
-            Ok(Err(e)) if is_sled_lock_error(&e) && attempt < SLED_LOCK_RETRIES => {
-                attempt += 1;
-                thread::sleep(SLED_LOCK_PAUSE);
-            }
-            Ok(Err(e)) => return Err(sled_error(run, e)),
-            Err(payload) => return Err(damaged(run, &panic_message(payload.as_ref()))),
+impl Drop for RunStore {
+    fn drop(&mut self) {
+        if self.sync {
+            let _ = self.db.flush();
         }
     }
 }
 
-/// sled's own lock on its data file: we hold the run lock, so only a handle of this process that
-/// is still closing can hold it, and it lets go shortly.
-fn is_sled_lock_error(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
-
-/// An error that names the run; corruption gets advice on what to do.
-pub(super) fn sled_error(run: &Path, e: sled::Error) -> Error {
-    match e {
-        sled::Error::Corruption { .. } => damaged(run, &e.to_string()),
-        sled::Error::Unsupported(msg) => damaged(run, &msg),
-        sled::Error::ReportableBug(msg) => damaged(run, &msg),
-        other => store_error(run, format!("database error: {other}")),
+/// The `RunMeta` of the journal's first entry.
+fn created_meta(dir: &Path, frames: &[journal::Frame<Entry>]) -> Result<RunMeta> {
+    match frames.first().map(|f| &f.entry) {
+        Some(Entry::Created { meta }) => Ok(meta.clone()),
+        _ => Err(store_error(
+            dir,
+            "the run's journal does not begin with its creation record: the folder is damaged; restore it from a backup or start a new run",
+        )),
     }
 }
 
-fn damaged(run: &Path, detail: &str) -> Error {
-    store_error(
-        run,
-        format!("the database in {} is damaged ({detail}); restore the folder from a backup or start a new run", run.join(DB_DIR).display()),
-    )
-}
-
-fn no_database(run: &Path) -> Error {
-    store_error(
-        run,
-        "the folder holds no run database (no db/ inside); is it a run folder?",
-    )
+/// An error unless `dir` looks like a run folder of this nas (a journal), naming what is wrong.
+pub(super) fn check_run_folder(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(store_error(dir, "no such run folder"));
+    }
+    if dir.join(JOURNAL_FILE).is_file() {
+        return Ok(());
+    }
+    if dir.join(DB_DIR).is_dir() {
+        // Runs of schema 1 had a database and no journal.
+        return Err(Error::SchemaMismatch {
+            run: dir.to_path_buf(),
+            found: 1,
+            expected: meta::SCHEMA_VERSION,
+        });
+    }
+    Err(store_error(
+        dir,
+        "the folder holds no run (no journal inside); is it a run folder?",
+    ))
 }
 
 pub(super) fn store_error(run: &Path, msg: impl Into<String>) -> Error {
