@@ -196,7 +196,7 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
             .unwrap();
         nets.push((exported, graph));
     }
-    // A candidate of a real search, exported with the weights the search trained and kept.
+    // A candidate of a real search, exported with the weights its finalist training kept.
     let run = root.join("runs").join("search");
     let cfg = nas::search::SearchConfig {
         space: "mixed-cells".into(),
@@ -206,6 +206,7 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
         train_size: Some(256),
         val_size: Some(128),
         seed: 3,
+        final_epochs: 1,
         ..Default::default()
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -219,6 +219,8 @@ fn training_args(run: &str) -> Vec<String> {
         "128",
         "--workers",
         "1",
+        "--finalists",
+        "0",
         "--json",
         "--run",
         run,

@@ -136,6 +136,8 @@ fn ctrl_c_stops_after_the_running_batch_and_says_how_to_resume() {
         "128",
         "--workers",
         "1",
+        "--finalists",
+        "0",
         "--json",
         "--run",
         "int",

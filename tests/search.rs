@@ -114,51 +114,98 @@ fn reinforce_beats_random_on_the_table_over_ten_seeds() {
 }
 
 #[test]
-fn limits_reject_before_training_and_duplicates_reuse_the_stored_reward() {
+fn a_limit_that_nothing_meets_is_refused_before_anything_is_written() {
     let dir = scratch();
-    // a tiny parameter limit rejects every architecture: nothing is trained, so this is fast
+    let out = nas(dir.path())
+        .args([
+            "search",
+            "--space",
+            "dense-cells",
+            "--samples",
+            "24",
+            "--max-params",
+            "10",
+            "--dataset",
+            "synthetic",
+            "--run",
+            "lim",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--max-params") && err.contains("no architecture of 1000 sampled"),
+        "{err}"
+    );
+    assert!(!dir.path().join("runs/lim").exists());
+}
+
+#[test]
+fn a_tight_limit_steers_the_search_and_delivers_every_sample_asked_for() {
+    let dir = scratch();
+    // about 8% of dense-cells has at most 90,000 parameters
     let out = ok(nas(dir.path()).args([
         "search",
         "--space",
         "dense-cells",
         "--samples",
-        "24",
+        "4",
         "--batch",
         "4",
         "--max-params",
-        "10",
+        "90000",
         "--dataset",
         "synthetic",
+        "--epochs",
+        "1",
+        "--train-size",
+        "128",
+        "--val-size",
+        "64",
+        "--finalists",
+        "0",
+        "--strategy",
+        "random",
         "--json",
         "--run",
         "lim",
-        "--strategy",
-        "random",
     ]));
-    let lines = json_lines(&out);
-    let statuses: Vec<&str> = lines[..24]
-        .iter()
-        .map(|l| l["status"].as_str().unwrap())
-        .collect();
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        statuses
-            .iter()
-            .all(|s| *s == "rejected" || *s == "duplicate"),
-        "{statuses:?}"
+        err.contains("within the limits") && err.contains("% of `dense-cells`"),
+        "{err}"
     );
-    assert!(lines[..24].iter().all(|l| l["reward"] == 0.0));
+    let lines = json_lines(&out);
+    let candidates = &lines[..lines.len() - 1];
+    let trained = candidates
+        .iter()
+        .filter(|l| l["status"] != "rejected")
+        .count();
+    let rejected = candidates
+        .iter()
+        .filter(|l| l["status"] == "rejected")
+        .count();
+    assert_eq!(trained, 4, "every sample asked for is within the limit");
+    assert!(
+        rejected > 4,
+        "most of the space is over the limit: {rejected} rejected"
+    );
     let show = ok(nas(dir.path()).args(["show", "lim", "--json"]));
     let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     for c in shown["candidates"].as_array().unwrap() {
-        if c["status"] == "rejected" {
-            assert!(
-                c["reason"].as_str().unwrap().contains("--max-params 10"),
-                "{c}"
-            );
-            assert!(
-                c["started_at"].is_null(),
-                "rejected candidates are never trained"
-            );
+        match c["status"].as_str().unwrap() {
+            "rejected" => {
+                assert!(
+                    c["reason"].as_str().unwrap().contains("--max-params 90000"),
+                    "{c}"
+                );
+                assert!(
+                    c["started_at"].is_null(),
+                    "rejected candidates are never trained"
+                );
+            }
+            _ => assert!(c["params"].as_u64().unwrap() <= 90_000, "{c}"),
         }
     }
 }
@@ -189,6 +236,8 @@ fn duplicates_point_at_the_first_candidate_with_the_same_network() {
             "256",
             "--val-size",
             "128",
+            "--finalists",
+            "0",
             "--json",
             "--run",
             "dup",
@@ -235,6 +284,8 @@ fn a_short_real_search_trains_children_on_the_synthetic_set() {
         "2000",
         "--val-size",
         "500",
+        "--finalists",
+        "0",
         "--json",
         "--run",
         "real",

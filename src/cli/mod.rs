@@ -3,9 +3,11 @@
 
 mod bench;
 mod export;
+mod finalize;
 mod interrupt;
 mod runs;
 mod search;
+mod search_view;
 mod shape;
 mod space;
 mod table;
@@ -45,6 +47,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trains the best candidates of a finished run again, from scratch, on the whole training
+    /// split, and exports the best of them.
+    Finalize(finalize::FinalizeArgs),
     /// Search spaces: list, show, sample.
     #[command(subcommand)]
     Space(space::SpaceCommand),
@@ -72,6 +77,13 @@ impl Cli {
         match self.command {
             Command::Search(args) => {
                 return Ok(if search::run(*args)? {
+                    Exit::Interrupted
+                } else {
+                    Exit::Ok
+                });
+            }
+            Command::Finalize(args) => {
+                return Ok(if finalize::run(args)? {
                     Exit::Interrupted
                 } else {
                     Exit::Ok

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use nas::search::run_dir;
-use nas::store::{list_runs, Candidate, RunView, Status};
+use nas::store::{list_runs, Candidate, RunView};
 use serde_json::json;
 
 use super::table::{print_json, render, thousands};
@@ -73,21 +73,18 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Completed candidates by reward, then the rest by id.
+/// Completed candidates by their highest rung, then accuracy there (the reward without
+/// rungs), then the rest by id.
 pub fn sort_best_first(candidates: &mut [Candidate]) {
-    candidates.sort_by(|a, b| {
-        let rank = |c: &Candidate| c.status == Status::Completed;
-        rank(b)
-            .cmp(&rank(a))
-            .then(b.reward.total_cmp(&a.reward))
-            .then(a.id.cmp(&b.id))
-    });
+    candidates.sort_by(Candidate::best_first);
 }
 
 /// The best `k` candidates as a table.
 pub fn top_table(candidates: &[Candidate], k: usize) -> String {
     let mut sorted = candidates.to_vec();
     sort_best_first(&mut sorted);
+    let with_rungs = sorted.iter().any(|c| !c.rungs.is_empty());
+    let with_finalists = sorted.iter().any(|c| c.finalist.is_some());
     let rows: Vec<Vec<String>> = sorted
         .iter()
         .take(k)
@@ -107,7 +104,7 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
                 (Some(r), _) => format!("({r})"),
                 _ => metrics,
             };
-            vec![
+            let mut row = vec![
                 c.id.to_string(),
                 c.status.as_str().to_string(),
                 format!("{:.4}", c.reward),
@@ -115,22 +112,39 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
                     .get("val_acc")
                     .map(|v| format!("{:.2}%", v * 100.0))
                     .unwrap_or_else(|| "-".into()),
+            ];
+            if with_rungs {
+                row.push(match c.rungs.last() {
+                    Some(r) => format!("{} ({} ep) {:.4}", r.rung, r.epochs, r.val_acc),
+                    None => "-".into(),
+                });
+            }
+            if with_finalists {
+                row.push(match &c.finalist {
+                    Some(f) if f.reason.is_none() => format!(
+                        "{:.2}% val, {:.2}% test",
+                        f.val_acc * 100.0,
+                        f.test_acc * 100.0
+                    ),
+                    Some(_) => "failed".into(),
+                    None => "-".into(),
+                });
+            }
+            row.extend([
                 thousands(c.params),
                 thousands(c.macs),
                 format!("{arch} {note}").trim().to_string(),
-            ]
+            ]);
+            row
         })
         .collect();
-    render(
-        &[
-            "ID",
-            "STATUS",
-            "REWARD",
-            "VAL_ACC",
-            "PARAMS",
-            "MACS",
-            "ARCHITECTURE",
-        ],
-        &rows,
-    )
+    let mut headers = vec!["ID", "STATUS", "REWARD", "VAL_ACC"];
+    if with_rungs {
+        headers.push("RUNG");
+    }
+    if with_finalists {
+        headers.push("FINALIST");
+    }
+    headers.extend(["PARAMS", "MACS", "ARCHITECTURE"]);
+    render(&headers, &rows)
 }

@@ -1,20 +1,13 @@
 //! `nas search`: runs or resumes a search and renders its events as progress bars, or as JSON
 //! lines with `--json`.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::Result;
-use clap::Args;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use nas::search::{self, SearchConfig, SearchEvent, Summary};
-use nas::store::{Candidate, RunView};
+use clap::{Args, ValueEnum};
+use nas::search::{self, Budget, Schedule, SearchConfig};
 use nas::strategy::StrategyKind;
-use nas::train::TrainEvent;
-use serde_json::json;
 
 use super::interrupt;
-use super::runs::top_table;
+use super::search_view::View;
 
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
@@ -49,9 +42,38 @@ pub struct SearchArgs {
     /// mnist (shipped), idx:DIR, cifar10:DIR, folder:DIR or synthetic.
     #[arg(long)]
     dataset: Option<String>,
-    /// Training epochs per child.
-    #[arg(long, value_parser = super::values::positive_usize)]
+    /// Training epochs per child (with --schedule halving: of the last rung, default 9).
+    /// Default: 1, raised on small data sets until a child takes at least 40 SGD steps.
+    #[arg(long, value_parser = super::values::positive_usize, conflicts_with_all = ["budget_images", "budget_steps"])]
     epochs: Option<usize>,
+    /// A child's budget as images seen instead of epochs (rounded to whole epochs, at least 1).
+    #[arg(long, value_parser = super::values::positive_u64, conflicts_with = "budget_steps")]
+    budget_images: Option<u64>,
+    /// A child's budget as SGD steps instead of epochs (rounded to whole epochs, at least 1).
+    #[arg(long, value_parser = super::values::positive_u64)]
+    budget_steps: Option<u64>,
+    /// plain (every child trains for the whole budget) or halving (asynchronous successive
+    /// halving: every child trains --min-epochs, the best 1/eta of each rung train eta times
+    /// longer, up to --epochs).
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Plain)]
+    schedule: ScheduleArg,
+    /// Halving: epochs of the first rung.
+    #[arg(long, value_parser = super::values::positive_usize, default_value_t = 1)]
+    min_epochs: usize,
+    /// Halving: the reduction factor between rungs.
+    #[arg(long, value_parser = super::values::at_least_two, default_value_t = 3)]
+    eta: usize,
+    /// Stop starting new training once this many epochs are spent in all (a table
+    /// fidelity counts its cost); for comparing schedules at equal cost.
+    #[arg(long, value_parser = super::values::positive_f64)]
+    epoch_budget: Option<f64>,
+    /// After the search, train the best K candidates again from scratch on the whole
+    /// training split, and export the best of them (cell spaces; 0 for none).
+    #[arg(long, default_value_t = 1)]
+    finalists: usize,
+    /// Epochs of a finalist's training.
+    #[arg(long, value_parser = super::values::positive_usize, default_value_t = 4)]
+    final_epochs: usize,
     /// Training images per child, at most (a deterministic subset).
     #[arg(long, value_parser = super::values::positive_usize)]
     train_size: Option<usize>,
@@ -123,7 +145,24 @@ impl SearchArgs {
         set(&mut cfg.threads_per_worker, self.threads);
         set(&mut cfg.device, self.device.clone());
         set(&mut cfg.dataset, self.dataset.clone());
-        set(&mut cfg.train.epochs, self.epochs);
+        cfg.schedule = match self.schedule {
+            ScheduleArg::Plain => Schedule::Plain,
+            ScheduleArg::Halving => Schedule::Halving {
+                min_epochs: self.min_epochs,
+                eta: self.eta,
+            },
+        };
+        cfg.budget = match (self.epochs, self.budget_images, self.budget_steps) {
+            (Some(e), _, _) => Budget::Epochs(e),
+            (_, Some(n), _) => Budget::Images(n),
+            (_, _, Some(n)) => Budget::Steps(n),
+            _ => Budget::Default,
+        };
+        let halving_default = matches!(cfg.schedule, Schedule::Halving { .. }).then_some(9);
+        set(&mut cfg.train.epochs, self.epochs.or(halving_default));
+        cfg.epoch_budget = self.epoch_budget;
+        cfg.finalists = self.finalists;
+        cfg.final_epochs = self.final_epochs;
         set(&mut cfg.train.lr, self.lr);
         set(&mut cfg.train.batch_size, self.batch_size);
         set(&mut cfg.keep_top, self.keep_top);
@@ -149,6 +188,13 @@ impl SearchArgs {
         cfg.target_params = self.target_params;
         cfg
     }
+}
+
+/// `--schedule` on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScheduleArg {
+    Plain,
+    Halving,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -189,176 +235,4 @@ fn space_stem(space: &str) -> &str {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("search")
-}
-
-/// Renders search events: bars on stderr, or JSON lines on stdout.
-struct View {
-    json: bool,
-    multi: MultiProgress,
-    main: Option<ProgressBar>,
-    workers: Vec<ProgressBar>,
-}
-
-impl View {
-    fn new(json: bool) -> View {
-        View {
-            json,
-            multi: MultiProgress::new(),
-            main: None,
-            workers: vec![],
-        }
-    }
-
-    fn on(&mut self, event: SearchEvent) {
-        match event {
-            SearchEvent::Started {
-                run,
-                samples,
-                done,
-                resumed,
-                workers,
-            } => self.started(run, samples, done, resumed, workers),
-            SearchEvent::CandidateStarted {
-                id,
-                worker,
-                summary,
-            } => {
-                if let Some(bar) = self.workers.get(worker) {
-                    bar.set_prefix(format!("worker {worker}: #{id}"));
-                    bar.set_message(summary);
-                }
-            }
-            SearchEvent::Training { id, worker, event } => self.training(id, worker, event),
-            SearchEvent::CandidateFinished {
-                candidate,
-                done,
-                best,
-            } => self.finished(&candidate, done, best),
-            SearchEvent::Updated { .. } => {}
-            SearchEvent::Notice { message } => match &self.main {
-                Some(_) => {
-                    let _ = self.multi.println(format!("note: {message}"));
-                }
-                None => eprintln!("note: {message}"),
-            },
-            SearchEvent::Stopping => {
-                if let Some(main) = &self.main {
-                    main.set_message("stopping: running children finish their batch");
-                }
-            }
-        }
-    }
-
-    fn started(
-        &mut self,
-        run: PathBuf,
-        samples: usize,
-        done: usize,
-        resumed: bool,
-        workers: usize,
-    ) {
-        if self.json {
-            return;
-        }
-        let verb = if resumed { "resuming" } else { "searching" };
-        let _ = self.multi.println(format!(
-            "{verb}: run {} ({done} of {samples} candidates done)",
-            run.display()
-        ));
-        let main = self.multi.add(ProgressBar::new(samples as u64));
-        main.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} candidates  best {msg}  [{elapsed_precise}, eta {eta}]",
-            )
-            .expect("valid template"),
-        );
-        main.set_position(done as u64);
-        main.set_message("-");
-        main.enable_steady_tick(Duration::from_millis(500));
-        self.main = Some(main);
-        for w in 0..workers {
-            let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("  {prefix} {wide_msg}").expect("valid template"),
-            );
-            bar.set_prefix(format!("worker {w}: idle"));
-            self.workers.push(bar);
-        }
-    }
-
-    fn training(&mut self, id: u64, worker: usize, event: TrainEvent) {
-        let Some(bar) = self.workers.get(worker) else {
-            return;
-        };
-        match event {
-            TrainEvent::Batch { epoch, batch, batches, loss, images_per_second } => bar.set_prefix(format!(
-                "worker {worker}: #{id} epoch {epoch} batch {batch}/{batches} loss {loss:.3} {images_per_second:.0} img/s"
-            )),
-            TrainEvent::Validated { epoch, val_acc, .. } => {
-                bar.set_prefix(format!("worker {worker}: #{id} epoch {epoch} val {:.2}%", val_acc * 100.0))
-            }
-            _ => {}
-        }
-    }
-
-    fn finished(&mut self, c: &Candidate, done: usize, best: Option<(u64, f64)>) {
-        if self.json {
-            println!(
-                "{}",
-                json!({"id": c.id, "hash": c.hash, "status": c.status, "reward": c.reward, "metrics": c.metrics})
-            );
-            return;
-        }
-        if let Some(main) = &self.main {
-            main.set_position(done as u64);
-            if let Some((id, reward)) = best {
-                main.set_message(format!("{reward:.4} (#{id})"));
-            }
-        }
-    }
-
-    fn finish(&mut self, summary: &Summary) -> Result<()> {
-        for bar in self.workers.drain(..) {
-            bar.finish_and_clear();
-        }
-        if let Some(main) = self.main.take() {
-            main.finish_and_clear();
-        }
-        if self.json {
-            println!(
-                "{}",
-                json!({"run": summary.run, "best_id": summary.best_id, "best_reward": summary.best_reward,
-                       "samples": summary.samples, "seconds": summary.seconds,
-                       "strategy_seconds": summary.strategy_seconds,
-                       "max_record_seconds": summary.max_record_seconds, "interrupted": summary.interrupted})
-            );
-        } else {
-            self.print_table(summary)?;
-        }
-        if summary.interrupted {
-            eprintln!(
-                "interrupted: resume with `nas search --resume {}`",
-                summary.run.display()
-            );
-        }
-        Ok(())
-    }
-
-    fn print_table(&self, summary: &Summary) -> Result<()> {
-        let store = RunView::open(&summary.run)?;
-        print!("{}", top_table(&store.candidates(), 10));
-        let share = if summary.seconds > 0.0 {
-            100.0 * summary.strategy_seconds / summary.seconds
-        } else {
-            0.0
-        };
-        println!(
-            "{} candidates in {}; {:.1}s wall time, strategy {:.2}s ({share:.1}%)",
-            summary.samples,
-            summary.run.display(),
-            summary.seconds,
-            summary.strategy_seconds
-        );
-        Ok(())
-    }
 }

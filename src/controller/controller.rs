@@ -24,7 +24,7 @@ const SAMPLE_STREAM: u64 = 0;
 const INIT_STREAM: u64 = 1;
 
 /// What one REINFORCE update did, for events and logs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct UpdateStats {
     /// Mean loss over the children of the update.
     pub loss: f64,

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::info::{identifier, ExportInfo, ExportOptions, ExportTarget};
+use super::info::{identifier, ExportInfo, ExportOptions, ExportTarget, Normalisation};
 use super::krate::write_crate;
 use super::source::rust_source;
 use super::weights::fresh_weights;
@@ -40,7 +40,19 @@ pub fn export_candidate(
             format!("run {} has no candidate {id}", run_dir.display()),
         )
     })?;
-    let Some(weights) = store.weights(id)? else {
+    // a finalist's weights (trained properly, on the whole training split) come first, with
+    // the statistics of the data they were trained on
+    let finalist = candidate.finalist.clone().filter(|f| f.reason.is_none());
+    let final_weights = match &finalist {
+        Some(_) => store.final_weights(id)?,
+        None => None,
+    };
+    let from_finalist = final_weights.is_some();
+    let weights = match final_weights {
+        Some(w) => Some(w),
+        None => store.weights(id)?,
+    };
+    let Some(weights) = weights else {
         let kept = store.weights_ids();
         let kept: Vec<String> = kept.iter().map(|i| i.to_string()).collect();
         return Err(Error::invalid(
@@ -56,8 +68,27 @@ pub fn export_candidate(
     drop(store);
     let name = format!("candidate_{id}");
     let target = ExportTarget::Arch(arch.clone());
+    let mut options = options.clone();
+    let mut weights_note = None;
+    if let (true, Some(f)) = (from_finalist, &finalist) {
+        options.normalisation = Some(Normalisation {
+            mean: f.mean.clone(),
+            std: f.std.clone(),
+        });
+        weights_note = Some(format!(
+            "finalist training from scratch, {} epochs on {} training images; test accuracy {:.2}%",
+            f.epochs,
+            f.train_images,
+            f.test_acc * 100.0
+        ));
+    }
+    let options = &options;
     let mut info = info_for(&name, &target, options)?;
-    info.val_acc = candidate.metrics.get("val_acc").copied();
+    info.weights_note = weights_note;
+    info.val_acc = match (from_finalist, &finalist) {
+        (true, Some(f)) => Some(f.val_acc),
+        _ => candidate.metrics.get("val_acc").copied(),
+    };
     info.run = Some(run_dir.display().to_string());
     info.candidate = Some(id);
     if candidate.status != Status::Completed {

@@ -52,6 +52,8 @@ pub struct ExportInfo {
     pub nas_version: String,
     /// The training split's statistics; `None` leaves inputs on the 0..1 scale.
     pub normalisation: Option<Normalisation>,
+    /// How the weights were trained, when that is worth saying (a finalist's training).
+    pub weights_note: Option<String>,
 }
 
 impl ExportInfo {
@@ -68,6 +70,7 @@ impl ExportInfo {
             generated_by: "nas export".into(),
             nas_version: env!("CARGO_PKG_VERSION").into(),
             normalisation: None,
+            weights_note: None,
         })
     }
 }

@@ -68,6 +68,9 @@ fn header(target: &ExportTarget, graph: &Graph, info: &ExportInfo) -> String {
     if let Some(acc) = info.val_acc {
         line(&format!("- Validation accuracy: {:.2}%.", acc * 100.0));
     }
+    if let Some(note) = &info.weights_note {
+        line(&format!("- Weights: {note}."));
+    }
     match (&info.run, info.candidate) {
         (Some(run), Some(id)) => line(&format!("- Source: candidate {id} of run `{run}`.")),
         (Some(run), None) => line(&format!("- Source: run `{run}`.")),

@@ -16,7 +16,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::train::{
-    mem_available, train, weights_to_safetensors, Outcome, TrainConfig, TrainEvent,
+    mem_available, train_plan, weights_to_safetensors, Outcome, TrainConfig, TrainEvent, TrainPlan,
 };
 
 /// How many workers, on which devices, with how many threads, training how.
@@ -31,12 +31,29 @@ pub struct PoolConfig {
     pub train: TrainConfig,
 }
 
-/// One child to train.
+/// One piece of a child's training.
 #[derive(Clone, Debug)]
 pub struct Job {
     pub id: u64,
     pub graph: Graph,
     pub seed: u64,
+    /// How far to train and on which schedule.
+    pub plan: TrainPlan,
+    /// The training state to continue from (a promotion), or `None` for a fresh child.
+    pub from: Option<Vec<u8>>,
+}
+
+impl Job {
+    /// A fresh child trained for `epochs` on one cosine cycle.
+    pub fn plain(id: u64, graph: Graph, seed: u64, epochs: usize) -> Job {
+        Job {
+            id,
+            graph,
+            seed,
+            plan: TrainPlan::plain(epochs),
+            from: None,
+        }
+    }
 }
 
 /// The answer to one job.
@@ -47,6 +64,9 @@ pub struct JobResult {
     /// safetensors bytes of the trained net, only for `Completed`.
     #[serde(skip)]
     pub weights: Option<Vec<u8>>,
+    /// The state to continue from, when the plan asked for it.
+    #[serde(skip)]
+    pub state: Option<Vec<u8>>,
 }
 
 /// Progress of the workers.
@@ -220,6 +240,7 @@ impl Worker {
                     crate::panics::panic_message(panic.as_ref())
                 )),
                 weights: None,
+                state: None,
             });
             self.send(PoolMessage::Event(PoolEvent::Finished {
                 worker: self.index,
@@ -244,10 +265,12 @@ impl Worker {
         let mut events = |event: TrainEvent| {
             self.send(PoolMessage::Event(PoolEvent::Train { worker, id, event }));
         };
-        let trained = train(
+        let trained = train_plan(
             &job.graph,
             &self.data,
             &cfg,
+            &job.plan,
+            job.from.as_deref(),
             &self.device,
             &self.stop,
             &mut events,
@@ -263,10 +286,15 @@ impl Worker {
             },
             _ => None,
         };
+        let state = match outcome {
+            Outcome::Completed(_) => trained.state,
+            _ => None,
+        };
         JobResult {
             id,
             outcome,
             weights,
+            state,
         }
     }
 }

@@ -69,12 +69,7 @@ fn every_job_is_answered_when_one_child_panics() {
     );
     for id in 0..4 {
         let graph = if id == 1 { bad.clone() } else { good.clone() };
-        pool.submit(Job {
-            id,
-            graph,
-            seed: id,
-        })
-        .unwrap();
+        pool.submit(Job::plain(id, graph, id, 1)).unwrap();
     }
     let done = results(&pool, 4, |_| {});
     assert_eq!(done.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
@@ -94,12 +89,8 @@ fn every_job_is_answered_when_one_child_panics() {
 fn stopping_the_pool_stops_every_worker_within_a_batch() {
     let pool = pool(2, 1000);
     for id in 0..4 {
-        pool.submit(Job {
-            id,
-            graph: small_net([1, 16, 16], 10),
-            seed: id,
-        })
-        .unwrap();
+        pool.submit(Job::plain(id, small_net([1, 16, 16], 10), id, 1000))
+            .unwrap();
     }
     let mut busy = std::collections::HashSet::new();
     let mut stopped_at = None;

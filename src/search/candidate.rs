@@ -41,6 +41,8 @@ pub fn blank(id: u64, step: u64, decisions: &Decisions) -> Candidate {
         seconds: 0.0,
         reason: None,
         duplicate_of: None,
+        rungs: vec![],
+        finalist: None,
     }
 }
 

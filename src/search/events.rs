@@ -44,6 +44,15 @@ pub enum SearchEvent {
     /// Something the user should know that is not an error (a repair made when the run was
     /// opened, a default chosen for them).
     Notice { message: String },
+    /// The finalists' training starts: these candidates, this many epochs each, on this many
+    /// training images.
+    FinalistsStarted {
+        ids: Vec<u64>,
+        epochs: usize,
+        train_images: usize,
+    },
+    /// A finalist's record (with its `finalist` figures) is durable.
+    FinalistFinished { candidate: Box<Candidate> },
 }
 
 /// How a search ended.
@@ -54,6 +63,8 @@ pub struct Summary {
     pub best_reward: Option<f64>,
     /// Candidates recorded in the run.
     pub samples: usize,
+    /// Epochs of training spent over the whole run (a table fidelity counts its cost).
+    pub epochs_spent: f64,
     /// Wall time of this invocation.
     pub seconds: f64,
     /// Time spent in the strategy (ask, tell, checkpoint serialisation).
@@ -62,4 +73,22 @@ pub struct Summary {
     pub max_record_seconds: f64,
     /// True when the search stopped early (Ctrl-C) and can be resumed.
     pub interrupted: bool,
+    /// The model the run hands out: its best finalist, exported.
+    pub delivered: Option<Delivered>,
+}
+
+/// The model a search hands out: the finalist with the best validation accuracy, exported as
+/// code and weights.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivered {
+    pub id: u64,
+    pub val_acc: f64,
+    /// Reported, never used to choose.
+    pub test_acc: f64,
+    pub epochs: usize,
+    pub train_images: usize,
+    /// The exported files: code, weights, architecture.
+    pub source: PathBuf,
+    pub weights: PathBuf,
+    pub arch: PathBuf,
 }

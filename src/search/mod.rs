@@ -2,12 +2,19 @@
 
 mod candidate;
 mod config;
+mod dispatch;
 mod events;
+mod finalists;
+mod halving;
+mod limits;
+mod results;
 mod run;
 #[allow(clippy::module_inception)]
 mod search;
 
-pub use config::{SearchConfig, SOFT_OBJECTIVE_EXPONENT};
+pub use config::{Budget, Schedule, SearchConfig, MIN_STEPS, SOFT_OBJECTIVE_EXPONENT};
+pub use events::Delivered;
 pub use events::{SearchEvent, Summary};
+pub use finalists::finalize;
 pub use run::{default_run_name, run_dir};
 pub use search::{resume, start, start_temporary, start_unique};

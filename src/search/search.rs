@@ -1,26 +1,27 @@
-//! The search loop: ask the strategy for a batch, settle or train each candidate, record each
-//! one durably as it finishes, tell the strategy, checkpoint it. Candidate ids are fixed by
-//! the step and the position in the batch, so a resumed search knows which candidates of the
-//! interrupted batch are already recorded and trains only the rest.
+//! The search loop. Whenever a worker is free it takes the next piece of work: a promotion
+//! (successive halving), else the next candidate of the strategy's current batch; when a batch's
+//! rewards are all in, the strategy learns from them, is checkpointed, and asks the next batch.
+//! Every result is recorded durably as it arrives. Candidate ids are fixed by the batch and the
+//! position in it, and every choice is a function of what is recorded, so a resumed search
+//! knows what is done, retrains only what was running, and (on one worker) makes the same
+//! choices as a search that never stopped. Table spaces take the same path; their "training"
+//! is a lookup that finishes at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::candidate::{self, now, Prepared};
-use super::config::SearchConfig;
+use super::config::{Schedule, SearchConfig};
 use super::events::{SearchEvent, Summary};
-use super::run;
-use crate::arch::Architecture;
+use super::{finalists, halving, limits, run};
 use crate::data::{self, Dataset, DatasetSpec, LoadOptions};
 use crate::error::Result;
-use crate::pool::{parse_devices, Job, Pool, PoolConfig, PoolEvent, PoolMessage};
+use crate::pool::{parse_devices, Pool, PoolConfig};
 use crate::space::{Decisions, Space, SpaceBody};
 use crate::store::{Candidate, RunStore, Status};
 use crate::strategy::{self, Strategy};
-use crate::train::Outcome;
 
 /// Starts a new search in run folder `dir`; an error if `dir` already holds a run.
 pub fn start(
@@ -69,6 +70,10 @@ fn start_in(
     let space = Space::load(&cfg.space)?;
     cfg.space_path = space.path.clone();
     let (space, data) = with_data(&cfg, space)?;
+    if let Some(data) = &data {
+        cfg.resolve_budget(data.train.len);
+    }
+    limits::check_feasible(&cfg, &space, events)?;
     let strategy = strategy::build(
         cfg.strategy,
         space.decisions(),
@@ -80,12 +85,11 @@ fn start_in(
         Where::Unique(dir) => run::create(dir, true, &cfg, &space)?,
         Where::Temporary => run::create_temporary(&cfg, &space)?,
     };
-    let temporary = matches!(place, Where::Temporary);
     let mut search = Search::new(store, cfg, space, data, strategy, 0, stop)?;
     let summary = search.run(events, false)?;
-    let candidates = match temporary {
-        true => search.store.candidates()?,
-        false => Vec::new(),
+    let candidates = match place {
+        Where::Temporary => search.store.candidates()?,
+        _ => Vec::new(),
     };
     Ok((summary, candidates))
 }
@@ -141,23 +145,62 @@ fn with_data(cfg: &SearchConfig, space: Space) -> Result<(Space, Option<Arc<Data
     Ok((space, Some(Arc::new(data))))
 }
 
-struct Search {
-    store: RunStore,
-    cfg: SearchConfig,
-    space: Space,
-    strategy: Box<dyn Strategy>,
-    pool: Option<Pool>,
-    step: u64,
-    stop: Arc<AtomicBool>,
-    strategy_seconds: f64,
-    max_record_seconds: f64,
-    /// (reward, id) of the candidates whose weights are kept, at most `keep_top`.
-    kept: Vec<(f64, u64)>,
-    best: Option<(u64, f64)>,
+/// The strategy's current batch of new candidates.
+pub(super) struct Batch {
+    /// The id of the batch's first candidate (`step * batch`).
+    pub base: u64,
+    pub asks: Vec<Decisions>,
+    pub rewards: Vec<Option<f64>>,
+    /// The next position to take.
+    pub next: usize,
+}
+
+/// A candidate being trained.
+pub(super) struct Flight {
+    /// Its position in the current batch, for a new candidate; `None` for a promotion.
+    pub pos: Option<usize>,
+    /// The rung it trains to (`None` on the plain schedule).
+    pub rung: Option<usize>,
+    pub candidate: Candidate,
+}
+
+/// A search in progress: what it owns and what it has counted.
+pub(super) struct Search {
+    pub store: RunStore,
+    pub cfg: SearchConfig,
+    pub space: Space,
+    pub strategy: Box<dyn Strategy>,
+    pub pool: Option<Pool>,
+    pub stop: Arc<AtomicBool>,
+    /// Strategy updates done.
+    pub step: u64,
+    pub batch: Option<Batch>,
+    pub flights: HashMap<u64, Flight>,
+    /// Candidates of the current batch waiting for one of the same architecture in flight.
+    pub waiting: HashMap<String, Vec<(usize, Candidate)>>,
+    /// The epochs of each rung of successive halving; empty on the plain schedule.
+    pub rungs: Vec<usize>,
+    /// The status of every recorded candidate.
+    pub statuses: BTreeMap<u64, Status>,
+    /// Rejected candidates (over a limit): they do not count towards `samples`.
+    pub rejected: usize,
+    /// Completed candidates with their rungs, for promotions (successive halving only).
+    pub ranked: Vec<Candidate>,
+    /// Epochs spent so far (a table fidelity counts its cost).
+    pub spent: f64,
+    /// A child ended with `Stopped`, or the stop flag was seen.
+    pub interrupted: bool,
+    pub strategy_seconds: f64,
+    pub max_record_seconds: f64,
+    /// (rank, id) of the candidates whose weights are kept, at most `keep_top`.
+    pub kept: Vec<((usize, f64), u64)>,
+    /// The best candidate as (id, accuracy at its highest rung), and its rank.
+    pub best: Option<(u64, f64)>,
+    pub best_key: Option<(usize, f64)>,
 }
 
 impl Search {
-    fn new(
+    pub(super) fn new(
         store: RunStore,
         cfg: SearchConfig,
         space: Space,
@@ -166,24 +209,22 @@ impl Search {
         step: u64,
         stop: Arc<AtomicBool>,
     ) -> Result<Search> {
-        let pool = match data {
-            Some(data) => {
-                let cores = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1);
-                let threads = match cfg.threads_per_worker {
-                    0 => (cores / cfg.workers).max(1),
-                    n => n,
-                };
-                let pool_cfg = PoolConfig {
-                    workers: cfg.workers,
-                    threads_per_worker: threads,
-                    devices: parse_devices(&cfg.device)?,
-                    train: cfg.train.clone(),
-                };
-                Some(Pool::with_stop(pool_cfg, data, stop.clone())?)
-            }
+        let pool = match &data {
+            Some(data) => Some(Pool::with_stop(
+                pool_config(&cfg, cfg.workers)?,
+                Arc::clone(data),
+                stop.clone(),
+            )?),
             None => None,
+        };
+        let rungs = match (cfg.schedule, &space.body) {
+            (Schedule::Plain, _) => vec![],
+            (Schedule::Halving { .. }, SpaceBody::Table(t)) => {
+                t.fidelities.iter().map(|f| f.epochs).collect()
+            }
+            (Schedule::Halving { min_epochs, eta }, _) => {
+                halving::rungs(min_epochs, eta, cfg.train.epochs)
+            }
         };
         let mut search = Search {
             store,
@@ -191,27 +232,46 @@ impl Search {
             space,
             strategy,
             pool,
-            step,
             stop,
+            step,
+            batch: None,
+            flights: HashMap::new(),
+            waiting: HashMap::new(),
+            rungs,
+            statuses: BTreeMap::new(),
+            rejected: 0,
+            ranked: vec![],
+            spent: 0.0,
+            interrupted: false,
             strategy_seconds: 0.0,
             max_record_seconds: 0.0,
             kept: vec![],
             best: None,
+            best_key: None,
         };
         search.load_history()?;
         Ok(search)
     }
 
-    /// Rebuilds the best candidate and the kept-weights list from the store.
+    /// Rebuilds the counters, the best candidate and the kept-weights list from the store.
     fn load_history(&mut self) -> Result<()> {
         let candidates = self.store.candidates()?;
-        for c in candidates.iter().filter(|c| c.status == Status::Completed) {
+        for c in &candidates {
             self.note_best(c);
+            self.spent += self.cost_of(c);
+            self.statuses.insert(c.id, c.status);
+            if c.status == Status::Rejected {
+                self.rejected += 1;
+            }
+            if c.status == Status::Completed && !self.rungs.is_empty() {
+                self.ranked.push(c.clone());
+            }
         }
-        let rewards: HashMap<u64, f64> = candidates.iter().map(|c| (c.id, c.reward)).collect();
+        let ranks: HashMap<u64, (usize, f64)> =
+            candidates.iter().map(|c| (c.id, c.rank_key())).collect();
         for id in self.store.weights_ids()? {
-            match rewards.get(&id) {
-                Some(&r) => self.kept.push((r, id)),
+            match ranks.get(&id) {
+                Some(&rank) => self.kept.push((rank, id)),
                 // weights written just before a crash, whose candidate was never recorded
                 None => {
                     self.store.delete_weights(id)?;
@@ -224,9 +284,18 @@ impl Search {
         Ok(())
     }
 
-    fn note_best(&mut self, c: &Candidate) {
-        if c.reward.is_finite() && self.best.is_none_or(|(_, r)| c.reward > r) {
-            self.best = Some((c.id, c.reward));
+    pub(super) fn note_best(&mut self, c: &Candidate) {
+        let key = c.rank_key();
+        if c.status != Status::Completed || !key.1.is_finite() {
+            return;
+        }
+        let better = match self.best_key {
+            None => true,
+            Some(best) => key.0 > best.0 || (key.0 == best.0 && key.1 > best.1),
+        };
+        if better {
+            self.best_key = Some(key);
+            self.best = Some((c.id, key.1));
         }
     }
 
@@ -241,18 +310,37 @@ impl Search {
         events(SearchEvent::Started {
             run: self.store.path().to_path_buf(),
             samples: self.cfg.samples,
-            done: self.store.len(),
+            done: self.counted(),
             resumed,
             workers: self.cfg.workers,
         });
-        let mut interrupted = false;
-        while (self.step as usize) * self.cfg.batch < self.cfg.samples {
-            if self.stop.load(Ordering::SeqCst) || !self.run_step(events)? {
-                interrupted = true;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                self.interrupted = true;
+            }
+            while !self.interrupted && self.flights.len() < self.capacity() {
+                if !self.next_work(events)? {
+                    break;
+                }
+            }
+            if self.flights.is_empty() {
                 break;
             }
+            self.await_result(events)?;
         }
-        let status = if interrupted {
+        if self.interrupted {
+            events(SearchEvent::Stopping);
+        } else if self.rejected >= self.rejection_cap() && self.counted() < self.cfg.samples {
+            events(SearchEvent::Notice {
+                message: limits::gave_up(&self.cfg, self.rejected, self.counted()),
+            });
+        }
+        let delivered = match self.interrupted {
+            true => None,
+            false => finalists::run(&self.store, &self.cfg, &self.space, &self.stop, events)?,
+        };
+        self.interrupted |= self.stop.load(Ordering::SeqCst);
+        let status = if self.interrupted {
             "interrupted"
         } else {
             "finished"
@@ -263,160 +351,49 @@ impl Search {
             best_id: self.best.map(|b| b.0),
             best_reward: self.best.map(|b| b.1),
             samples: self.store.len(),
+            epochs_spent: self.spent,
             seconds: started.elapsed().as_secs_f64(),
             strategy_seconds: self.strategy_seconds,
             max_record_seconds: self.max_record_seconds,
-            interrupted,
+            interrupted: self.interrupted,
+            delivered,
         })
     }
 
-    /// Evaluates one batch and updates the strategy; false when stopped before the batch ended.
-    fn run_step(&mut self, events: &mut dyn FnMut(SearchEvent)) -> Result<bool> {
-        let base = self.step * self.cfg.batch as u64;
-        let n = self.cfg.batch.min(self.cfg.samples - base as usize);
-        let timer = Instant::now();
-        let asks = self.strategy.ask(n)?;
-        self.strategy_seconds += timer.elapsed().as_secs_f64();
-        let mut rewards: Vec<Option<f64>> = vec![None; n];
-        let mut training: HashMap<u64, (usize, Candidate)> = HashMap::new();
-        let mut training_hash: HashMap<String, u64> = HashMap::new();
-        let mut waiting: HashMap<String, Vec<(usize, Candidate)>> = HashMap::new();
-        for (i, decisions) in asks.iter().enumerate() {
-            let id = base + i as u64;
-            if let Some(done) = self.store.candidate(id)? {
-                rewards[i] = Some(done.reward); // recorded before an interruption
-                continue;
-            }
-            match candidate::prepare(
-                &self.cfg,
-                &self.space,
-                &self.store,
-                id,
-                self.step,
-                decisions,
-            )? {
-                Prepared::Done(c) => rewards[i] = Some(self.record(c, None, events)?),
-                Prepared::Train {
-                    graph,
-                    mut candidate,
-                } => {
-                    if training_hash.contains_key(&candidate.hash) {
-                        waiting
-                            .entry(candidate.hash.clone())
-                            .or_default()
-                            .push((i, candidate));
-                        continue;
-                    }
-                    training_hash.insert(candidate.hash.clone(), id);
-                    candidate.started_at = Some(now());
-                    let seed = self.cfg.candidate_seed(id);
-                    self.pool().submit(Job {
-                        id,
-                        graph: *graph,
-                        seed,
-                    })?;
-                    training.insert(id, (i, candidate));
-                }
-            }
+    /// How many candidates may train at once: the workers, or one for a table (whose lookups
+    /// finish as they start).
+    fn capacity(&self) -> usize {
+        match self.pool {
+            Some(_) => self.cfg.workers,
+            None => 1,
         }
-        let mut stopped = false;
-        while !training.is_empty() {
-            let Some(message) = self.pool().recv() else {
-                break;
-            };
-            match message {
-                PoolMessage::Event(event) => {
-                    if let Some(e) = translate(event, &training) {
-                        events(e);
-                    }
-                }
-                PoolMessage::Done(result) => {
-                    let Some((i, mut c)) = training.remove(&result.id) else {
-                        continue;
-                    };
-                    c.finished_at = Some(now());
-                    let c = match result.outcome {
-                        Outcome::Completed(m) => candidate::completed(&self.cfg, c, &m),
-                        Outcome::Failed { reason, .. } => candidate::failed(c, reason),
-                        Outcome::Stopped => {
-                            stopped = true;
-                            continue;
-                        }
-                    };
-                    let original = c.clone();
-                    rewards[i] = Some(self.record(c, result.weights, events)?);
-                    for (j, dup) in waiting.remove(&original.hash).unwrap_or_default() {
-                        rewards[j] = Some(self.record(
-                            candidate::duplicate(dup, &original),
-                            None,
-                            events,
-                        )?);
-                    }
-                }
-            }
-        }
-        if stopped || rewards.iter().any(Option::is_none) {
-            events(SearchEvent::Stopping);
-            return Ok(false);
-        }
-        let results: Vec<(Decisions, f64)> = asks
-            .into_iter()
-            .zip(rewards.into_iter().map(|r| r.unwrap_or(0.0)))
-            .collect();
-        let timer = Instant::now();
-        self.strategy.tell(&results)?;
-        let checkpoint = self.strategy.checkpoint()?;
-        self.strategy_seconds += timer.elapsed().as_secs_f64();
-        self.step += 1;
-        self.store.put_checkpoint(self.step, &checkpoint)?;
-        events(SearchEvent::Updated { step: self.step });
-        Ok(true)
     }
 
-    fn pool(&self) -> &Pool {
-        self.pool.as_ref().expect("cell spaces have a worker pool")
+    /// Candidates that count towards `samples`: all but the rejected.
+    pub(super) fn counted(&self) -> usize {
+        self.statuses.len() - self.rejected
     }
 
-    /// Makes a candidate durable (weights first, so a recorded winner always has them) and
-    /// returns its reward.
-    fn record(
-        &mut self,
-        c: Candidate,
-        weights: Option<Vec<u8>>,
-        events: &mut dyn FnMut(SearchEvent),
-    ) -> Result<f64> {
-        let timer = Instant::now();
-        let keep = c.status == Status::Completed
-            && self.cfg.keep_top > 0
-            && (self.kept.len() < self.cfg.keep_top
-                || self.kept.iter().any(|&(r, _)| c.reward > r));
-        if let (true, Some(w)) = (keep, weights) {
-            self.store.put_weights(c.id, &w)?;
-            self.kept.push((c.reward, c.id));
-        }
-        self.store.put_candidate(&c)?;
-        self.max_record_seconds = self.max_record_seconds.max(timer.elapsed().as_secs_f64());
-        while self.kept.len() > self.cfg.keep_top {
-            self.evict_worst()?;
-        }
-        if c.status == Status::Completed {
-            self.note_best(&c);
-        }
-        let reward = c.reward;
-        events(SearchEvent::CandidateFinished {
-            candidate: Box::new(c),
-            done: self.store.len(),
-            best: self.best,
-        });
-        Ok(reward)
+    /// Counted candidates with an id of `base` or more.
+    pub(super) fn counted_from(&self, base: u64) -> usize {
+        self.statuses
+            .range(base..)
+            .filter(|(_, s)| **s != Status::Rejected)
+            .count()
     }
 
-    fn evict_worst(&mut self) -> Result<()> {
+    /// The most rejections a search makes before it gives up on finding `samples` candidates
+    /// within its limits.
+    pub(super) fn rejection_cap(&self) -> usize {
+        limits::rejection_cap(self.cfg.samples)
+    }
+
+    pub(super) fn evict_worst(&mut self) -> Result<()> {
         let worst = (0..self.kept.len()).min_by(|&a, &b| {
-            self.kept[a]
-                .0
-                .total_cmp(&self.kept[b].0)
-                .then(self.kept[b].1.cmp(&self.kept[a].1))
+            let ((ra, ia), (rb, ib)) = (self.kept[a], self.kept[b]);
+            ra.0.cmp(&rb.0)
+                .then(ra.1.total_cmp(&rb.1))
+                .then(ib.cmp(&ia))
         });
         if let Some(i) = worst {
             let (_, id) = self.kept.swap_remove(i);
@@ -426,22 +403,19 @@ impl Search {
     }
 }
 
-/// The search event of a pool event, naming the candidate's architecture when it starts.
-fn translate(event: PoolEvent, training: &HashMap<u64, (usize, Candidate)>) -> Option<SearchEvent> {
-    match event {
-        PoolEvent::Started { worker, id } => {
-            let summary = training
-                .get(&id)
-                .and_then(|(_, c)| serde_json::from_value::<Architecture>(c.arch.clone()).ok())
-                .map(|a| a.summary())
-                .unwrap_or_default();
-            Some(SearchEvent::CandidateStarted {
-                id,
-                worker,
-                summary,
-            })
-        }
-        PoolEvent::Train { worker, id, event } => Some(SearchEvent::Training { id, worker, event }),
-        PoolEvent::Finished { .. } => None,
-    }
+/// The pool settings of a search's children.
+pub(super) fn pool_config(cfg: &SearchConfig, workers: usize) -> Result<PoolConfig> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = match cfg.threads_per_worker {
+        0 => (cores / workers.max(1)).max(1),
+        n => n,
+    };
+    Ok(PoolConfig {
+        workers: workers.max(1),
+        threads_per_worker: threads,
+        devices: parse_devices(&cfg.device)?,
+        train: cfg.train.clone(),
+    })
 }

@@ -13,6 +13,6 @@ pub use cells::{CellType, CellsSpace, Choices, Setting};
 pub use decision::{Decision, DecisionKind, Decisions};
 pub use raw::FORMAT_VERSION;
 pub use space::{shipped, shipped_dir, Space, SpaceBody};
-pub use table::{TableRow, TableSpace};
+pub use table::{Fidelity, TableRow, TableSpace};
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,17 @@ pub struct RawTableSpace {
     pub reward: Spanned<String>,
     #[serde(default)]
     pub decision: Vec<RawTableDecision>,
+    /// Reward columns at several training costs, for successive halving without training.
+    #[serde(default)]
+    pub fidelity: Vec<RawFidelity>,
+}
+
+/// One fidelity of a table space: a reward column and what it cost to measure, in epochs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFidelity {
+    pub column: Spanned<String>,
+    pub epochs: Spanned<usize>,
 }
 
 /// One decision of a table space.

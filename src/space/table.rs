@@ -21,12 +21,21 @@ pub struct TableRow {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// A reward column and its cost: the accuracy a NAS-Bench table gives after so many epochs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fidelity {
+    pub column: String,
+    pub epochs: usize,
+}
+
 /// A validated table space with its rows loaded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TableSpace {
     pub decisions: Vec<(String, Vec<String>)>,
     pub table: PathBuf,
     pub reward: String,
+    /// The fidelities, cheapest first; empty when the space names none.
+    pub fidelities: Vec<Fidelity>,
     #[serde(skip)]
     pub rows: HashMap<String, TableRow>,
 }
@@ -57,6 +66,23 @@ impl TableSpace {
     /// The row for an assignment, or `None` when the table lacks it.
     pub fn lookup(&self, values: &[usize]) -> Option<&TableRow> {
         self.rows.get(&Self::key(values))
+    }
+
+    /// What measuring the plain reward costs, in epochs (1 when no fidelity names its column).
+    pub fn reward_epochs(&self) -> usize {
+        self.fidelities
+            .iter()
+            .find(|f| f.column == self.reward)
+            .map_or(1, |f| f.epochs)
+    }
+
+    /// The value of `column` in an assignment's row (the reward column included).
+    pub fn value(&self, values: &[usize], column: &str) -> Option<f64> {
+        let row = self.lookup(values)?;
+        match column == self.reward {
+            true => Some(row.reward),
+            false => row.metrics.get(column).copied(),
+        }
     }
 
     /// Number of assignments (rows present or not).
@@ -109,12 +135,56 @@ pub fn table(src: &Source, raw: RawTableSpace) -> Result<TableSpace> {
         ));
     }
     let rows = read_rows(&table, raw.reward.get_ref(), &decisions)?;
+    let fidelities = fidelities(src, &raw, &rows)?;
     Ok(TableSpace {
         decisions,
         table,
         reward: raw.reward.get_ref().clone(),
+        fidelities,
         rows,
     })
+}
+
+/// The `[[fidelity]]` entries, checked: columns of the table, costs increasing from 1 up.
+fn fidelities(
+    src: &Source,
+    raw: &RawTableSpace,
+    rows: &HashMap<String, TableRow>,
+) -> Result<Vec<Fidelity>> {
+    let mut out: Vec<Fidelity> = Vec::new();
+    for f in &raw.fidelity {
+        let column = f.column.get_ref().clone();
+        let epochs = *f.epochs.get_ref();
+        let known = column == *raw.reward.get_ref()
+            || rows
+                .values()
+                .next()
+                .is_none_or(|r| r.metrics.contains_key(&column));
+        if !known {
+            return Err(src.error(
+                f.column.span(),
+                "fidelity.column",
+                format!("`{column}` is not a numeric column of the table"),
+            ));
+        }
+        if epochs == 0 {
+            return Err(src.error(f.epochs.span(), "fidelity.epochs", "must be at least 1"));
+        }
+        if let Some(last) = out.last() {
+            if epochs <= last.epochs {
+                return Err(src.error(
+                    f.epochs.span(),
+                    "fidelity.epochs",
+                    format!(
+                        "fidelities must cost more and more: {epochs} after {}",
+                        last.epochs
+                    ),
+                ));
+            }
+        }
+        out.push(Fidelity { column, epochs });
+    }
+    Ok(out)
 }
 
 fn csv_error(path: &Path, line: u64, msg: impl Into<String>) -> Error {

@@ -44,6 +44,6 @@ pub use history::StatusCounts;
 pub use keys::{decode_u64, encode_u64, BadKey};
 pub use list::{list_runs, RunSummary};
 pub use meta::{RunMeta, SCHEMA_VERSION};
-pub use record::{Candidate, Status};
+pub use record::{Candidate, Finalist, Rung, Status};
 pub use run_store::RunStore;
 pub use view::{RunStatus, RunView};

@@ -63,9 +63,68 @@ pub struct Candidate {
     pub reason: Option<String>,
     /// For a duplicate, the id of the first candidate with the same hash.
     pub duplicate_of: Option<u64>,
+    /// Successive halving: every rung the candidate reached, lowest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<Rung>,
+    /// The candidate's finalist training (from scratch, on the whole training split), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalist: Option<Finalist>,
+}
+
+/// What a candidate reached at one rung of successive halving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rung {
+    /// The rung's index, 0 for the first.
+    pub rung: usize,
+    /// Training epochs (or, for a table, the fidelity's cost in epochs) behind the accuracy.
+    pub epochs: usize,
+    /// Validation accuracy at the end of the rung (for a table, the fidelity's column).
+    pub val_acc: f64,
+    /// Wall-clock seconds this rung's training took (0 for a table).
+    pub seconds: f64,
+}
+
+/// A candidate trained again from scratch, properly: what `nas export` hands out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finalist {
+    pub epochs: usize,
+    /// Images in the training split it was trained on.
+    pub train_images: usize,
+    /// Validation accuracy after each epoch.
+    pub epochs_val_acc: Vec<f64>,
+    pub val_acc: f64,
+    /// Test accuracy, for reporting only: nothing is ever chosen by it.
+    pub test_acc: f64,
+    pub seconds: f64,
+    /// The per-channel input normalisation of the data it was trained on (0..1 scale).
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Why its training failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Candidate {
+    /// How candidates compare as results: the highest rung reached, then the accuracy there
+    /// (the reward for a candidate without rungs). Larger is better.
+    pub fn rank_key(&self) -> (usize, f64) {
+        match self.rungs.last() {
+            Some(r) => (r.rung + 1, r.val_acc),
+            None => (0, self.reward),
+        }
+    }
+
+    /// Orders candidates best first: completed ones by `rank_key`, then the rest; ties by id.
+    pub fn best_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+        let done = |c: &Candidate| c.status == Status::Completed;
+        let (ra, rb) = (a.rank_key(), b.rank_key());
+        done(b)
+            .cmp(&done(a))
+            .then(rb.0.cmp(&ra.0))
+            .then(rb.1.total_cmp(&ra.1))
+            .then(a.id.cmp(&b.id))
+    }
+
     /// Whether this candidate may be the target of the `id_by_arch_hash` index: every status
     /// except `Duplicate`, which points at another candidate instead.
     pub fn is_indexed(&self) -> bool {
@@ -105,6 +164,8 @@ mod tests {
             seconds: 3.25,
             reason: Some("loss became NaN".into()),
             duplicate_of: None,
+            rungs: vec![],
+            finalist: None,
         };
         let json = serde_json::to_vec(&candidate).unwrap();
         let back: Candidate = serde_json::from_slice(&json).unwrap();

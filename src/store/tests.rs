@@ -34,6 +34,8 @@ fn candidate(id: u64, hash: &str, status: Status, reward: f64) -> Candidate {
         seconds: 1.0,
         reason: None,
         duplicate_of: None,
+        rungs: vec![],
+        finalist: None,
     }
 }
 

@@ -2,13 +2,15 @@
 //! REINFORCE update over the children it reports.
 
 use super::strategy::{check_results, Strategy};
-use crate::controller::{Controller, ControllerConfig};
+use crate::controller::{Controller, ControllerConfig, UpdateStats};
 use crate::error::Result;
 use crate::space::decision::{Decision, Decisions};
 
 /// The controller as a strategy.
 pub struct Reinforce {
     controller: Controller,
+    /// What the last update did (not checkpointed: it is for reports only).
+    last: Option<UpdateStats>,
 }
 
 impl Reinforce {
@@ -20,6 +22,7 @@ impl Reinforce {
         };
         Ok(Self {
             controller: Controller::new(decisions, &config)?,
+            last: None,
         })
     }
 
@@ -31,6 +34,7 @@ impl Reinforce {
     ) -> Result<Self> {
         Ok(Self {
             controller: Controller::from_bytes(decisions, config, bytes)?,
+            last: None,
         })
     }
 
@@ -48,7 +52,7 @@ impl Strategy for Reinforce {
     fn tell(&mut self, results: &[(Decisions, f64)]) -> Result<()> {
         check_results(self.controller.decisions(), results)?;
         if !results.is_empty() {
-            self.controller.update(results)?;
+            self.last = Some(self.controller.update(results)?);
         }
         Ok(())
     }
@@ -59,5 +63,11 @@ impl Strategy for Reinforce {
 
     fn name(&self) -> &'static str {
         "reinforce"
+    }
+
+    fn stats(&self) -> Option<serde_json::Value> {
+        self.last
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok())
     }
 }

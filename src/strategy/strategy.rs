@@ -23,6 +23,11 @@ pub trait Strategy: Send {
     fn checkpoint(&self) -> Result<Vec<u8>>;
     /// The strategy's name, as `StrategyKind` spells it.
     fn name(&self) -> &'static str;
+    /// What the last `tell` did to the strategy's learning state (for a controller: loss,
+    /// baseline, entropy), for reports; `None` for strategies without one.
+    fn stats(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Which strategy to run.

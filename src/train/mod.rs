@@ -6,7 +6,9 @@ mod config;
 mod loss;
 mod memory;
 mod outcome;
+mod plan;
 mod sgd;
+mod state;
 mod step;
 mod trainer;
 mod weights;
@@ -15,9 +17,11 @@ pub use config::TrainConfig;
 pub use loss::cross_entropy;
 pub use memory::{activation_bytes, mem_available};
 pub use outcome::{Metrics, Outcome, TrainEvent, Trained};
-pub use sgd::{learning_rate, Sgd};
+pub use plan::TrainPlan;
+pub use sgd::{cycle_learning_rate, learning_rate, Sgd};
+pub use state::Progress;
 pub use step::loss_and_grads;
-pub use trainer::{evaluate, train};
+pub use trainer::{evaluate, train, train_plan};
 pub use weights::{load_weights, weights_to_safetensors};
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub images_per_second: f64,
     /// Epochs completed.
     pub epochs: usize,
+    /// Accuracy on the test split, measured only for finalists (and reported, never used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_acc: Option<f64>,
 }
 
 /// How a child's training ended.
@@ -79,10 +82,12 @@ pub enum TrainEvent {
     },
 }
 
-/// The outcome and, for a completed run, the trained weights.
+/// The outcome and, for a completed run, the trained weights and (when the plan asks) the
+/// state to continue from.
 pub struct Trained {
     pub outcome: Outcome,
     pub varmap: Option<VarMap>,
+    pub state: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Trained {

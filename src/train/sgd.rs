@@ -9,6 +9,8 @@ use super::config::TrainConfig;
 
 /// The optimiser state: the trainable variables and one velocity each.
 pub struct Sgd {
+    /// The variables' `VarMap` names, in the order of `vars`.
+    names: Vec<String>,
     vars: Vec<Var>,
     velocity: Vec<Option<Tensor>>,
     momentum: f64,
@@ -28,9 +30,11 @@ impl Sgd {
         let mut named: Vec<(&String, &Var)> =
             data.iter().filter(|(n, _)| !is_running_stat(n)).collect();
         named.sort_by(|a, b| a.0.cmp(b.0));
+        let names: Vec<String> = named.iter().map(|(n, _)| n.to_string()).collect();
         let vars: Vec<Var> = named.into_iter().map(|(_, v)| v.clone()).collect();
         Sgd {
             velocity: vec![None; vars.len()],
+            names,
             vars,
             momentum,
             nesterov,
@@ -46,6 +50,25 @@ impl Sgd {
     /// True when there is nothing to train.
     pub fn is_empty(&self) -> bool {
         self.vars.is_empty()
+    }
+
+    /// Each variable's name and velocity (none before its first step), for a training state.
+    pub fn velocities(&self) -> impl Iterator<Item = (&str, Option<&Tensor>)> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.velocity.iter().map(Option::as_ref))
+    }
+
+    /// Sets the velocity of the variable named `name`; false if there is no such variable.
+    pub fn set_velocity(&mut self, name: &str, velocity: Tensor) -> bool {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => {
+                self.velocity[i] = Some(velocity);
+                true
+            }
+            None => false,
+        }
     }
 
     /// One step at learning rate `lr`: `g = grad + wd * p; v = mu * v + g (v = g at first);
@@ -81,13 +104,44 @@ impl Sgd {
 /// The learning rate of step `step` (from 0) of a run of `cfg.epochs * steps_per_epoch` steps:
 /// linear warm-up to the peak `cfg.lr * batch_size / 128`, then cosine decay towards 0.
 pub fn learning_rate(cfg: &TrainConfig, step: usize, steps_per_epoch: usize) -> f64 {
+    cycle_learning_rate(cfg, &[cfg.epochs], step, steps_per_epoch)
+}
+
+/// The learning rate of step `step` of a run whose cosine cycles end at epochs `cycle_ends`
+/// (increasing; the last is the end of training): each cycle decays from the peak towards 0,
+/// and the next starts again from the peak (a warm restart, as in SGDR). Only the first cycle
+/// warms up. One cycle ending at `cfg.epochs` is `learning_rate`.
+pub fn cycle_learning_rate(
+    cfg: &TrainConfig,
+    cycle_ends: &[usize],
+    step: usize,
+    steps_per_epoch: usize,
+) -> f64 {
     let peak = cfg.lr * cfg.batch_size as f64 / 128.0;
-    let total = (cfg.epochs * steps_per_epoch).max(1);
-    let warmup = ((cfg.warmup_epochs * steps_per_epoch as f64).round() as usize).min(total);
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
+    let mut start = 0;
+    let mut end = cycle_ends.last().copied().unwrap_or(cfg.epochs).max(1);
+    for &cycle_end in cycle_ends {
+        if step < cycle_end * steps_per_epoch {
+            end = cycle_end;
+            break;
+        }
+        start = cycle_end;
     }
-    let progress = (step - warmup) as f64 / (total - warmup).max(1) as f64;
+    if start >= end {
+        // past the last cycle (never asked by the trainer): keep to its end
+        start = cycle_ends.iter().rev().nth(1).copied().unwrap_or(0);
+    }
+    let first = start * steps_per_epoch;
+    let total = ((end - start) * steps_per_epoch).max(1);
+    let local = step.saturating_sub(first);
+    let warmup = match start {
+        0 => ((cfg.warmup_epochs * steps_per_epoch as f64).round() as usize).min(total),
+        _ => 0,
+    };
+    if local < warmup {
+        return peak * (local + 1) as f64 / warmup as f64;
+    }
+    let progress = (local - warmup) as f64 / (total - warmup).max(1) as f64;
     peak * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
 }
 
@@ -168,5 +222,34 @@ mod tests {
         assert!(
             (mid - 0.2 * 0.5 * (1.0 + (std::f64::consts::PI * 7.0 / 15.0).cos())).abs() < 1e-12
         );
+    }
+
+    #[test]
+    fn each_cycle_restarts_from_the_peak_and_one_cycle_is_the_plain_schedule() {
+        let cfg = TrainConfig {
+            epochs: 9,
+            batch_size: 128,
+            lr: 0.1,
+            ..Default::default()
+        };
+        for step in 0..90 {
+            assert_eq!(
+                learning_rate(&cfg, step, 10),
+                cycle_learning_rate(&cfg, &[9], step, 10)
+            );
+        }
+        let rungs = [1, 3, 9];
+        assert!((cycle_learning_rate(&cfg, &rungs, 0, 10) - 0.1).abs() < 1e-12);
+        assert!(
+            cycle_learning_rate(&cfg, &rungs, 9, 10) < 0.01,
+            "annealed at rung 0"
+        );
+        assert!((cycle_learning_rate(&cfg, &rungs, 10, 10) - 0.1).abs() < 1e-12);
+        assert!(
+            cycle_learning_rate(&cfg, &rungs, 29, 10) < 0.01,
+            "annealed at rung 1"
+        );
+        assert!((cycle_learning_rate(&cfg, &rungs, 30, 10) - 0.1).abs() < 1e-12);
+        assert!(cycle_learning_rate(&cfg, &rungs, 89, 10) < 0.001);
     }
 }

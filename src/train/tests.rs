@@ -230,3 +230,64 @@ fn label_smoothing_matches_the_pytorch_formula() {
         .unwrap() as f64;
     assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
 }
+
+#[test]
+fn training_rung_by_rung_from_stored_states_equals_training_straight_through() {
+    let data = small_synthetic();
+    let graph = small_net(data.input, data.classes);
+    let cfg = quick();
+    let stop = AtomicBool::new(false);
+    let rungs = [1, 3];
+    let go = |plan: &TrainPlan, from: Option<&[u8]>| {
+        train_plan(
+            &graph,
+            &data,
+            &cfg,
+            plan,
+            from,
+            &Device::Cpu,
+            &stop,
+            &mut |_| {},
+        )
+    };
+    let straight = go(&TrainPlan::rung(&rungs, 1, false), None);
+    let first = go(&TrainPlan::rung(&rungs, 0, true), None);
+    let state = first.state.expect("a state was asked for");
+    let continued = go(&TrainPlan::rung(&rungs, 1, true), Some(&state));
+    let (Outcome::Completed(a), Outcome::Completed(b)) = (&straight.outcome, &continued.outcome)
+    else {
+        panic!("{:?} {:?}", straight.outcome, continued.outcome);
+    };
+    assert_eq!(a.val_acc, b.val_acc, "every epoch's accuracy, bit for bit");
+    assert_eq!(a.train_loss, b.train_loss);
+    assert_eq!(b.epochs, 3);
+    assert_eq!(
+        weights_to_safetensors(straight.varmap.as_ref().unwrap()).unwrap(),
+        weights_to_safetensors(continued.varmap.as_ref().unwrap()).unwrap()
+    );
+    assert!(continued.state.is_some());
+}
+
+#[test]
+fn a_finalist_plan_measures_the_test_split() {
+    let data = small_synthetic();
+    let graph = small_net(data.input, data.classes);
+    let plan = TrainPlan {
+        evaluate_test: true,
+        ..TrainPlan::plain(1)
+    };
+    let stop = AtomicBool::new(false);
+    let trained = train_plan(
+        &graph,
+        &data,
+        &quick(),
+        &plan,
+        None,
+        &Device::Cpu,
+        &stop,
+        &mut |_| {},
+    );
+    let metrics = trained.outcome.metrics().expect("completed");
+    assert!(metrics.test_acc.is_some_and(|t| t > 0.2), "{metrics:?}");
+    assert!(trained.state.is_none());
+}

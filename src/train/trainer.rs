@@ -1,6 +1,8 @@
-//! `train`: one child from a graph to an `Outcome`. Everything that can go wrong inside (a candle
-//! error, a NaN loss, a panic, a blown time or memory budget) ends as `Outcome::Failed` with its
-//! reason; the stop flag, checked before every batch, ends it as `Outcome::Stopped`.
+//! `train`: one child from a graph to an `Outcome`, and `train_plan`: one piece of a child's
+//! training (see `TrainPlan`), possibly continuing from a stored state. Everything that can go
+//! wrong inside (a candle error, a NaN loss, a panic, a blown time or memory budget) ends as
+//! `Outcome::Failed` with its reason; the stop flag, checked before every batch, ends it as
+//! `Outcome::Stopped`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::memory::{activation_bytes, human_bytes, mem_available};
 use super::outcome::{Metrics, Outcome, TrainEvent, Trained};
-use super::sgd::{learning_rate, Sgd};
+use super::plan::TrainPlan;
+use super::sgd::{cycle_learning_rate, Sgd};
+use super::state::{load_state, save_state, Progress as Done};
 use super::step::loss_and_grads;
 use crate::child::{init_weights, ChildNet, Workspace};
 use crate::data::{Dataset, SplitKind};
@@ -38,6 +42,7 @@ struct Progress {
     train_seconds: f64,
     params: u64,
     macs: u64,
+    test_acc: Option<f64>,
 }
 
 impl Progress {
@@ -53,6 +58,7 @@ impl Progress {
             seconds: self.start.elapsed().as_secs_f64(),
             images_per_second: self.train_images as f64 / self.train_seconds.max(1e-9),
             epochs: self.val_acc.len(),
+            test_acc: self.test_acc,
         }
     }
 
@@ -68,16 +74,35 @@ impl Progress {
                 metrics: self.partial(),
             },
             varmap: None,
+            state: None,
         }
     }
 }
 
-/// Trains a fresh child of `graph` on `data`'s training split, validating after every epoch.
-/// Epochs and batches in events and reasons count from 1. Never panics, never errors.
+/// Trains a fresh child of `graph` on `data`'s training split for `cfg.epochs`, validating
+/// after every epoch. Epochs and batches in events and reasons count from 1. Never panics,
+/// never errors.
 pub fn train(
     graph: &Graph,
     data: &Dataset,
     cfg: &TrainConfig,
+    device: &Device,
+    stop: &AtomicBool,
+    events: &mut dyn FnMut(TrainEvent),
+) -> Trained {
+    let plan = TrainPlan::plain(cfg.epochs);
+    train_plan(graph, data, cfg, &plan, None, device, stop, events)
+}
+
+/// Trains a child of `graph` as `plan` says: fresh, or continuing from the training state
+/// `from` (which an earlier plan with `keep_state` handed back). Never panics, never errors.
+#[allow(clippy::too_many_arguments)]
+pub fn train_plan(
+    graph: &Graph,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    plan: &TrainPlan,
+    from: Option<&[u8]>,
     device: &Device,
     stop: &AtomicBool,
     events: &mut dyn FnMut(TrainEvent),
@@ -90,6 +115,7 @@ pub fn train(
         train_seconds: 0.0,
         params: 0,
         macs: 0,
+        test_acc: None,
     };
     if stop.load(Ordering::Relaxed) {
         return stopped();
@@ -101,7 +127,17 @@ pub fn train(
         if let Some(reason) = memory_check(graph, cfg, device) {
             return Ok(progress.failed(reason));
         }
-        run(graph, data, cfg, device, stop, events, &mut progress)
+        run(
+            graph,
+            data,
+            cfg,
+            plan,
+            from,
+            device,
+            stop,
+            events,
+            &mut progress,
+        )
     }));
     match result {
         Ok(Ok(trained)) => trained,
@@ -114,7 +150,18 @@ fn stopped() -> Trained {
     Trained {
         outcome: Outcome::Stopped,
         varmap: None,
+        state: None,
     }
+}
+
+/// The seeded random stream `stream` of epoch `epoch`: each epoch's batch order and dropout
+/// masks depend on the seed and the epoch alone, so training continued from a stored state
+/// draws what uninterrupted training would have drawn.
+fn epoch_rng(seed: u64, stream: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    rng.set_stream(stream);
+    rng
 }
 
 /// Why `graph` cannot be trained within the memory limit, if it cannot.
@@ -143,17 +190,20 @@ fn memory_check(graph: &Graph, cfg: &TrainConfig, device: &Device) -> Option<Str
     })
 }
 
-/// The training loop proper; errors and panics are turned into failures by `train`.
+/// The training loop proper; errors and panics are turned into failures by `train_plan`.
+#[allow(clippy::too_many_arguments)]
 fn run(
     graph: &Graph,
     data: &Dataset,
     cfg: &TrainConfig,
+    plan: &TrainPlan,
+    from: Option<&[u8]>,
     device: &Device,
     stop: &AtomicBool,
     events: &mut dyn FnMut(TrainEvent),
     progress: &mut Progress,
 ) -> Result<Trained> {
-    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.eval_batch_size == 0 {
+    if plan.until_epoch == 0 || cfg.batch_size == 0 || cfg.eval_batch_size == 0 {
         return Err(Error::invalid(
             "training settings",
             "epochs and batch sizes must be at least 1",
@@ -164,19 +214,26 @@ fn run(
     let net = ChildNet::with_kernels(graph, vb, cfg.kernels)?;
     init_weights(graph, &varmap, cfg.seed)?;
     let mut sgd = Sgd::new(&varmap, cfg.momentum, cfg.nesterov, cfg.weight_decay);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    rng.set_stream(STREAM_BATCHES);
-    let mut dropout_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    dropout_rng.set_stream(STREAM_DROPOUT);
+    let mut epochs_done = 0;
+    if let Some(bytes) = from {
+        let done = load_state(bytes, &varmap, &mut sgd)?;
+        epochs_done = done.epochs_done;
+        progress.val_acc = done.val_acc;
+        progress.train_loss = done.train_loss;
+        progress.train_images = done.train_images;
+        progress.train_seconds = done.train_seconds;
+    }
     let mut workspace = Workspace::new();
     let batches = data.train.len.div_ceil(cfg.batch_size);
-    let mut step = 0;
-    for epoch in 1..=cfg.epochs {
+    for epoch in epochs_done + 1..=plan.until_epoch {
         events(TrainEvent::EpochStarted {
             epoch,
-            epochs: cfg.epochs,
+            epochs: plan.until_epoch,
             batches,
         });
+        let mut rng = epoch_rng(cfg.seed, STREAM_BATCHES, epoch);
+        let mut dropout_rng = epoch_rng(cfg.seed, STREAM_DROPOUT, epoch);
+        let mut step = (epoch - 1) * batches;
         let epoch_start = Instant::now();
         let (mut loss_sum, mut images) = (0.0, 0usize);
         let batcher = data.batches(
@@ -217,7 +274,10 @@ fn run(
                     "loss is {what} at epoch {epoch}, batch {batch_number}"
                 )));
             };
-            sgd.step(&grads, learning_rate(cfg, step, batches))?;
+            sgd.step(
+                &grads,
+                cycle_learning_rate(cfg, &plan.cycle_ends, step, batches),
+            )?;
             step += 1;
             let b_sz = ys.dims1()?;
             loss_sum += loss_value * b_sz as f64;
@@ -243,9 +303,33 @@ fn run(
             train_loss,
         });
     }
+    if plan.evaluate_test {
+        progress.test_acc = Some(evaluate(
+            &net,
+            data,
+            SplitKind::Test,
+            cfg.eval_batch_size,
+            device,
+        )?);
+    }
+    let state = match plan.keep_state {
+        true => Some(save_state(
+            &varmap,
+            &sgd,
+            &Done {
+                epochs_done: plan.until_epoch,
+                val_acc: progress.val_acc.clone(),
+                train_loss: progress.train_loss.clone(),
+                train_images: progress.train_images,
+                train_seconds: progress.train_seconds,
+            },
+        )?),
+        false => None,
+    };
     Ok(Trained {
         outcome: Outcome::Completed(progress.metrics()),
         varmap: Some(varmap),
+        state,
     })
 }
 
