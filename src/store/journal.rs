@@ -25,7 +25,6 @@ const FRAME_HEAD: u64 = 12;
 /// Larger frames are refused on reading as damage, so a corrupt length cannot make a reader
 /// allocate gigabytes.
 const MAX_JSON: u32 = 64 << 20;
-const MAX_BLOB: u32 = u32::MAX;
 
 /// Where an entry's blob lies in the journal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +228,7 @@ pub fn scan<T: DeserializeOwned>(path: &Path) -> Result<Scan<T>> {
         let blob_len = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
         let expected = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
         let frame_end = offset + FRAME_HEAD + json_len as u64 + blob_len as u64;
-        if json_len > MAX_JSON || blob_len > MAX_BLOB || frame_end > file_len {
+        if json_len > MAX_JSON || frame_end > file_len {
             break;
         }
         let mut json = vec![0u8; json_len as usize];
