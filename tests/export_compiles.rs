@@ -284,7 +284,7 @@ fn an_exported_crate_classifies_an_idx_file_by_itself() {
             mean: vec![0.1307],
             std: vec![0.3081],
         }),
-        generated_by: None,
+        ..ExportOptions::default()
     };
     let exported = export_zoo("lenet5", [1, 28, 28], 10, dir.path(), &options).unwrap();
     let krate = exported.crate_dir.clone().unwrap();

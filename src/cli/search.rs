@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use nas::data::{DataSummary, ImageSize};
 use nas::search::{self, SearchConfig, SearchEvent, Summary};
 use nas::store::{Candidate, RunView};
 use nas::strategy::StrategyKind;
@@ -58,6 +59,11 @@ pub struct SearchArgs {
     /// Validation images, at most (a deterministic subset).
     #[arg(long, value_parser = super::values::positive_usize)]
     val_size: Option<usize>,
+    /// Fit folder images to N x N or H x W pixels: scale to cover, then crop the centre
+    /// [default: the folder's own size, or for mixed sizes the median shorter side, at most 64;
+    /// the size used is recorded with the run].
+    #[arg(long, value_parser = super::values::image_size, conflicts_with = "resume")]
+    image_size: Option<ImageSize>,
     /// Child learning rate.
     #[arg(long, value_parser = super::values::positive_f64)]
     lr: Option<f64>,
@@ -143,6 +149,7 @@ impl SearchArgs {
         if self.val_size.is_some() {
             cfg.val_size = self.val_size;
         }
+        cfg.image_size = self.image_size;
         cfg.train.seed = self.seed;
         cfg.max_params = self.max_params;
         cfg.max_macs = self.max_macs;
@@ -197,6 +204,8 @@ struct View {
     multi: MultiProgress,
     main: Option<ProgressBar>,
     workers: Vec<ProgressBar>,
+    /// The data set's summary, repeated in the JSON summary.
+    data: Option<DataSummary>,
 }
 
 impl View {
@@ -206,6 +215,7 @@ impl View {
             multi: MultiProgress::new(),
             main: None,
             workers: vec![],
+            data: None,
         }
     }
 
@@ -246,6 +256,25 @@ impl View {
                     main.set_message("stopping: running children finish their batch");
                 }
             }
+            SearchEvent::DataLoaded(data) => {
+                if !self.json {
+                    super::data::lines(&data)
+                        .iter()
+                        .for_each(|l| eprintln!("{l}"));
+                }
+                self.data = Some(*data);
+            }
+            SearchEvent::NotLearning(warning) => self.warn(&warning.message),
+        }
+    }
+
+    /// A warning line on stderr, above the bars when they are drawn.
+    fn warn(&self, message: &str) {
+        let line = format!("warning: {message}");
+        if self.main.is_some() {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
         }
     }
 
@@ -330,10 +359,14 @@ impl View {
                 json!({"run": summary.run, "best_id": summary.best_id, "best_reward": summary.best_reward,
                        "samples": summary.samples, "seconds": summary.seconds,
                        "strategy_seconds": summary.strategy_seconds,
-                       "max_record_seconds": summary.max_record_seconds, "interrupted": summary.interrupted})
+                       "max_record_seconds": summary.max_record_seconds, "interrupted": summary.interrupted,
+                       "warning": summary.warning, "data": self.data})
             );
         } else {
             self.print_table(summary)?;
+        }
+        if let Some(warning) = &summary.warning {
+            self.warn(&warning.message);
         }
         if summary.interrupted {
             eprintln!(

@@ -52,6 +52,8 @@ pub struct ExportInfo {
     pub nas_version: String,
     /// The training split's statistics; `None` leaves inputs on the 0..1 scale.
     pub normalisation: Option<Normalisation>,
+    /// One name per class, in label order; `None` names classes by their numbers.
+    pub class_names: Option<Vec<String>>,
 }
 
 impl ExportInfo {
@@ -68,6 +70,7 @@ impl ExportInfo {
             generated_by: "nas export".into(),
             nas_version: env!("CARGO_PKG_VERSION").into(),
             normalisation: None,
+            class_names: None,
         })
     }
 }
@@ -81,6 +84,8 @@ pub struct ExportOptions {
     pub normalisation: Option<Normalisation>,
     /// The command line to record in the header (default: `nas export`).
     pub generated_by: Option<String>,
+    /// Class names for the generated code (default: the class numbers).
+    pub class_names: Option<Vec<String>>,
 }
 
 /// `text` as a Rust identifier: lower case, `_` for anything else, never starting with a digit.

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::learning::NotLearning;
+use crate::data::DataSummary;
 use crate::store::Candidate;
 use crate::train::TrainEvent;
 
@@ -44,6 +46,11 @@ pub enum SearchEvent {
     /// Something the user should know that is not an error (a repair made when the run was
     /// opened, a default chosen for them).
     Notice { message: String },
+    /// The data set is loaded: classes, per-class counts of each split, the image size (and
+    /// why, when a default was picked) and what the image cache did. Sent before `Started`.
+    DataLoaded(Box<DataSummary>),
+    /// After the first batch: the trained candidates score what a constant answer scores.
+    NotLearning(NotLearning),
 }
 
 /// How a search ended.
@@ -62,4 +69,6 @@ pub struct Summary {
     pub max_record_seconds: f64,
     /// True when the search stopped early (Ctrl-C) and can be resumed.
     pub interrupted: bool,
+    /// Set when the completed candidates look like the search learned nothing.
+    pub warning: Option<NotLearning>,
 }

@@ -12,9 +12,10 @@ use std::time::Instant;
 use super::candidate::{self, now, Prepared};
 use super::config::SearchConfig;
 use super::events::{SearchEvent, Summary};
+use super::learning::{self, NotLearning};
 use super::run;
 use crate::arch::Architecture;
-use crate::data::{self, Dataset, DatasetSpec, LoadOptions};
+use crate::data::{self, Dataset, DatasetSpec, LoadOptions, SplitKind};
 use crate::error::Result;
 use crate::pool::{parse_devices, Job, Pool, PoolConfig, PoolEvent, PoolMessage};
 use crate::space::{Decisions, Space, SpaceBody};
@@ -69,6 +70,10 @@ fn start_in(
     let space = Space::load(&cfg.space)?;
     cfg.space_path = space.path.clone();
     let (space, data) = with_data(&cfg, space)?;
+    if let Some(data) = &data {
+        cfg.image_size = data.image_size;
+        events(SearchEvent::DataLoaded(Box::new(data.summary())));
+    }
     let strategy = strategy::build(
         cfg.strategy,
         space.decisions(),
@@ -99,6 +104,9 @@ pub fn resume(
 ) -> Result<Summary> {
     let (store, cfg, space) = run::open(dir, force)?;
     let (space, data) = with_data(&cfg, space)?;
+    if let Some(data) = &data {
+        events(SearchEvent::DataLoaded(Box::new(data.summary())));
+    }
     let (step, strategy) = match store.last_checkpoint()? {
         Some((step, bytes)) => (
             step,
@@ -135,6 +143,7 @@ fn with_data(cfg: &SearchConfig, space: Space) -> Result<(Space, Option<Arc<Data
         val_size: cfg.val_size,
         augment: None,
         clamp: true,
+        image_size: cfg.image_size,
     };
     let data = data::load(&spec, &opts)?;
     let space = space.with_input(data.input, data.classes);
@@ -154,6 +163,8 @@ struct Search {
     /// (reward, id) of the candidates whose weights are kept, at most `keep_top`.
     kept: Vec<(f64, u64)>,
     best: Option<(u64, f64)>,
+    /// Images per class of the validation split, for the not-learning check (empty for tables).
+    val_counts: Vec<usize>,
 }
 
 impl Search {
@@ -166,6 +177,7 @@ impl Search {
         step: u64,
         stop: Arc<AtomicBool>,
     ) -> Result<Search> {
+        let val_counts = data.as_ref().map(|d| d.class_counts(SplitKind::Val));
         let pool = match data {
             Some(data) => {
                 let cores = std::thread::available_parallelism()
@@ -197,6 +209,7 @@ impl Search {
             max_record_seconds: 0.0,
             kept: vec![],
             best: None,
+            val_counts: val_counts.unwrap_or_default(),
         };
         search.load_history()?;
         Ok(search)
@@ -251,6 +264,11 @@ impl Search {
                 interrupted = true;
                 break;
             }
+            if self.step == 1 {
+                if let Some(warning) = self.learning_warning()? {
+                    events(SearchEvent::NotLearning(warning));
+                }
+            }
         }
         let status = if interrupted {
             "interrupted"
@@ -267,7 +285,20 @@ impl Search {
             strategy_seconds: self.strategy_seconds,
             max_record_seconds: self.max_record_seconds,
             interrupted,
+            warning: self.learning_warning()?,
         })
+    }
+
+    /// The not-learning warning over the candidates completed so far, when it applies.
+    fn learning_warning(&self) -> Result<Option<NotLearning>> {
+        let accuracies: Vec<f64> = self
+            .store
+            .candidates()?
+            .iter()
+            .filter(|c| c.status == Status::Completed)
+            .filter_map(|c| c.metrics.get("val_acc").copied())
+            .collect();
+        Ok(learning::check(&accuracies, &self.val_counts))
     }
 
     /// Evaluates one batch and updates the strategy; false when stopped before the batch ended.
