@@ -268,10 +268,11 @@ impl View {
         }
     }
 
-    /// A warning line on stderr, above the bars when they are drawn.
+    /// A warning line on stderr, above the bars when they are drawn (indicatif swallows its
+    /// own lines when stderr is not a terminal, and a warning must not be swallowed).
     fn warn(&self, message: &str) {
         let line = format!("warning: {message}");
-        if self.main.is_some() {
+        if self.main.is_some() && !self.multi.is_hidden() {
             let _ = self.multi.println(line);
         } else {
             eprintln!("{line}");

@@ -67,9 +67,17 @@ pub fn check(accuracies: &[f64], val_counts: &[usize]) -> Option<NotLearning> {
         format!("{} to {}", pct(worst), pct(best))
     };
     let (kind, message) = if best <= threshold {
+        let constant = if majority > chance + 1e-9 {
+            format!(
+                "always answering the largest class ({}) or guessing ({})",
+                pct(majority),
+                pct(chance)
+            )
+        } else {
+            format!("guessing ({})", pct(chance))
+        };
         (NotLearningKind::AtChance, format!(
-            "the search is learning nothing: the {n} trained candidates score {range} on validation, no better than always answering the largest class ({}) or guessing ({}); likely cause: too little training per child, so {MORE_TRAINING}; if that does not help, check that the labels can be learned (one sub-folder per class)",
-            pct(majority), pct(chance)
+            "the search is learning nothing: the {n} trained candidates score {range} on validation, no better than {constant}; likely cause: too little training per child, so {MORE_TRAINING}; if that does not help, check that the labels can be learned (one sub-folder per class)"
         ))
     } else if n >= MIN_FOR_IDENTICAL
         && (best - worst) * val as f64 <= 0.5
