@@ -52,7 +52,7 @@ image = {{ version = "={IMAGE_VERSION}", default-features = false, features = ["
 
 /// The crate's `main.rs` for module `name`, rustfmt-clean.
 pub fn main_source(name: &str) -> Result<String> {
-    super::source::rustfmt(&MAIN.replace("NAME", name))
+    super::source::rustfmt(&MAIN.replace("__MODULE__", name))
 }
 
 const MAIN: &str = r#"//! Predicts the class of each image in the files given: `cargo run --release -- FILE...`, where
@@ -60,7 +60,7 @@ const MAIN: &str = r#"//! Predicts the class of each image in the files given: `
 //! the input's size. Prints one class name per line, one line per image, in file order. The
 //! weights are read from beside `Cargo.toml`.
 
-mod NAME;
+mod __MODULE__;
 mod preprocess;
 
 use std::error::Error;
@@ -70,10 +70,10 @@ use std::path::Path;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 
-use NAME::{Net, CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD};
+use __MODULE__::{Net, CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD};
 
 /// The trained (or exported) weights, copied into the crate folder by `nas export --crate`.
-const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/NAME.safetensors");
+const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/__MODULE__.safetensors");
 
 /// Images per forward pass.
 const BATCH: usize = 256;

@@ -21,6 +21,8 @@ pub struct Shapes {
     pub seed: u64,
     /// Put each image in a class folder drawn at random (balanced) instead of its own.
     pub random_labels: bool,
+    /// Prefix of the file names, so that several sets can share one folder.
+    pub prefix: &'static str,
 }
 
 impl Default for Shapes {
@@ -31,6 +33,7 @@ impl Default for Shapes {
             sides: (10, 28),
             seed: 0,
             random_labels: false,
+            prefix: "",
         }
     }
 }
@@ -56,7 +59,9 @@ impl Shapes {
                 rng.random_range(self.sides.0..=self.sides.1),
             );
             let ext = if i % 2 == 0 { "png" } else { "jpg" };
-            let path = root.join(CLASSES[folder]).join(format!("{i:03}.{ext}"));
+            let path = root
+                .join(CLASSES[folder])
+                .join(format!("{}{i:03}.{ext}", self.prefix));
             let image = draw(shape, w, h, &mut rng);
             if i % 5 == 4 {
                 image::DynamicImage::ImageRgb8(image)
