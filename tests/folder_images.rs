@@ -267,3 +267,85 @@ fn bad_sizes_and_unreadable_images_are_clear_errors() {
     std::fs::write(folder.join("disc/broken.jpg"), b"not a jpeg").unwrap();
     fails(&train, "broken.jpg: cannot decode");
 }
+
+/// Decode times with and without the cache on a folder of photo-sized images (4,000 by
+/// default, `NAS_BENCH_IMAGES` to change), alternating cold and warm loads and keeping each
+/// side's best. A measurement, not a check: run it in release,
+/// `cargo test --release --test folder_images -- --ignored --nocapture decode_times`.
+#[test]
+#[ignore]
+fn decode_times_with_and_without_the_cache() {
+    let images: usize = std::env::var("NAS_BENCH_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let dir = scratch();
+    let folder = dir.path().join("photos");
+    let start = std::time::Instant::now();
+    Shapes {
+        classes: 4,
+        per_class: images / 4,
+        sides: (160, 480),
+        ..Shapes::default()
+    }
+    .write(&folder);
+    let bytes: u64 = walk_bytes(&folder);
+    eprintln!(
+        "generated {images} images (160-480 px a side, PNG and JPEG, {:.0} MB) in {:.1} s",
+        bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
+    let load = || {
+        let out = ok(nas(dir.path())
+            .args([
+                "train",
+                "--zoo",
+                "lenet5",
+                "--epochs",
+                "1",
+                "--train-size",
+                "64",
+            ])
+            .args([
+                "--val-size",
+                "64",
+                "--json",
+                "--out",
+                "trained",
+                "--dataset",
+            ])
+            .arg(format!("folder:{}", folder.display())));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["data"]["cache"].clone()
+    };
+    let (mut cold, mut warm) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(folder.join(".nas-cache"));
+        let first = load();
+        assert_eq!(first["decoded"], images);
+        cold = cold.min(first["seconds"].as_f64().unwrap());
+        let second = load();
+        assert_eq!(second["hits"], images);
+        warm = warm.min(second["seconds"].as_f64().unwrap());
+    }
+    eprintln!(
+        "{images} images: {cold:.2} s decoding (no cache), {warm:.2} s from the cache ({:.1}x), {} threads",
+        cold / warm,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+}
+
+/// The total size of the files under `dir`.
+fn walk_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk_bytes(&path)
+            } else {
+                path.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
