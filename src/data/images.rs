@@ -177,9 +177,9 @@ fn all_or_first_error<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
             path,
             msg: format!("{msg} (and {more} more unreadable files)"),
         },
-        (Error::Io { path, source }, more) => Error::Data {
+        (Error::Io { path, cause }, more) => Error::Data {
             path,
-            msg: format!("{source} (and {more} more unreadable files)"),
+            msg: format!("{cause} (and {more} more unreadable files)"),
         },
         (err, _) => err,
     })
