@@ -134,7 +134,7 @@ impl ImageCache {
             })
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        packs.sort_by(|a, b| b.0.cmp(&a.0));
+        packs.sort_by_key(|p| std::cmp::Reverse(p.0));
         packs
             .into_iter()
             .take(MAX_OLD_PACKS)

@@ -161,16 +161,19 @@ fn decode(path: &Path, size: ImageSize) -> Result<Entry> {
 /// The values, or the first error (in file order) with a count of the other failures.
 fn all_or_first_error<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
     let failures = results.iter().filter(|r| r.is_err()).count();
-    if failures == 0 {
-        return Ok(results
-            .into_iter()
-            .map(|r| r.ok().expect("no error"))
-            .collect());
+    let mut values = Vec::with_capacity(results.len());
+    let mut first = None;
+    for result in results {
+        match result {
+            Ok(value) => values.push(value),
+            Err(err) => {
+                first.get_or_insert(err);
+            }
+        }
     }
-    let first = results
-        .into_iter()
-        .find_map(|r| r.err())
-        .expect("a failure");
+    let Some(first) = first else {
+        return Ok(values);
+    };
     Err(match (first, failures - 1) {
         (err, 0) => err,
         (Error::Data { path, msg }, more) => Error::Data {
