@@ -327,4 +327,43 @@ mod tests {
         assert_eq!(packs, 1, "the old pack is replaced");
         assert_eq!(cache.load(&hashes).0.len(), 6);
     }
+
+    #[test]
+    fn concurrent_writers_never_leave_a_reader_wrong_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hashes, map) = entries(8);
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    let cache = ImageCache::new(dir.path(), "p".into());
+                    for _ in 0..20 {
+                        cache.store(&hashes, &map).unwrap();
+                    }
+                });
+            }
+            scope.spawn(|| {
+                let cache = ImageCache::new(dir.path(), "p".into());
+                for _ in 0..60 {
+                    let (found, _) = cache.load(&hashes);
+                    assert!(
+                        found.is_empty() || found == map,
+                        "a pack is whole or absent"
+                    );
+                }
+            });
+        });
+        let cache = ImageCache::new(dir.path(), "p".into());
+        assert_eq!(cache.load(&hashes).0, map);
+        let leftovers = std::fs::read_dir(dir.path().join(LOCAL_DIR))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temp files are left behind");
+    }
 }
