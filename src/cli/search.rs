@@ -256,14 +256,8 @@ impl View {
                     main.set_message("stopping: running children finish their batch");
                 }
             }
-            SearchEvent::DataLoaded(data) => {
-                if !self.json {
-                    super::data::lines(&data)
-                        .iter()
-                        .for_each(|l| eprintln!("{l}"));
-                }
-                self.data = Some(*data);
-            }
+            // Printed when the search starts, so that an error in the settings is the first line.
+            SearchEvent::DataLoaded(data) => self.data = Some(*data),
             SearchEvent::NotLearning(warning) => self.warn(&warning.message),
         }
     }
@@ -289,6 +283,9 @@ impl View {
     ) {
         if self.json {
             return;
+        }
+        for line in self.data.iter().flat_map(super::data::lines) {
+            eprintln!("{line}");
         }
         let verb = if resumed { "resuming" } else { "searching" };
         let _ = self.multi.println(format!(

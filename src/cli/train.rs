@@ -92,13 +92,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         image_size: args.image_size,
     };
     let data = load(&spec, &opts).with_context(|| format!("loading data set {spec}"))?;
+    let model = model(&args, &data)?;
+    let device = parse_devices(&args.device)?.remove(0);
     if !args.json {
         super::data::lines(&data.summary())
             .iter()
             .for_each(|l| eprintln!("{l}"));
     }
-    let model = model(&args, &data)?;
-    let device = parse_devices(&args.device)?.remove(0);
     let defaults = TrainConfig::default();
     let cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(defaults.epochs),
