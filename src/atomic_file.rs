@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -24,7 +25,11 @@ pub fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("export");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    // Unique per process and call, so concurrent writers (threads or processes) of the same
+    // file never share a temp file; the last rename wins, and each rename is of a whole file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let call = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp{}-{call}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;

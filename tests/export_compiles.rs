@@ -7,6 +7,8 @@
 //! `Cargo.lock`, in a target folder that persists across runs (`target/tmp/export-test`), so
 //! candle is compiled in release once, not on every run.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -16,7 +18,9 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
+use common::folders::Shapes;
 use nas::child::ChildNet;
+use nas::data::{LoadOptions, SplitKind};
 use nas::export::{
     export_arch, export_candidate, export_zoo, manifest, ExportOptions, Exported, Normalisation,
 };
@@ -285,7 +289,7 @@ fn an_exported_crate_classifies_an_idx_file_by_itself() {
             mean: vec![0.1307],
             std: vec![0.3081],
         }),
-        generated_by: None,
+        ..ExportOptions::default()
     };
     let exported = export_zoo("lenet5", [1, 28, 28], 10, dir.path(), &options).unwrap();
     let krate = exported.crate_dir.clone().unwrap();
@@ -339,4 +343,166 @@ fn an_exported_crate_classifies_an_idx_file_by_itself() {
         .collect();
     assert_eq!(lines[..images], expected[..]);
     assert_eq!(lines[images..], expected[..]);
+}
+
+/// The image files of `dir/CLASS/`, classes and files sorted: the order nas reads a split in.
+fn split_files(dir: &Path) -> Vec<PathBuf> {
+    let mut classes: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    classes
+        .iter()
+        .flat_map(|class| {
+            let mut files: Vec<PathBuf> = fs::read_dir(class)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            files
+        })
+        .collect()
+}
+
+#[test]
+fn a_crate_exported_from_a_mixed_size_folder_classifies_png_and_jpeg_of_other_sizes_as_the_engine()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let folder = root.join("shapes");
+    Shapes {
+        per_class: 60,
+        ..Shapes::default()
+    }
+    .write(&folder.join("train"));
+    // Test images of sizes the training images never had: larger, smaller, long and thin.
+    for (prefix, sides, seed) in [("big", (30, 60), 1), ("small", (6, 9), 2)] {
+        Shapes {
+            per_class: 4,
+            sides,
+            seed,
+            prefix,
+            ..Shapes::default()
+        }
+        .write(&folder.join("test"));
+    }
+    let space = root.join("tiny.toml");
+    fs::write(
+        &space,
+        "version = 1\nname = \"tiny\"\n[skeleton]\nstem_channels = 8\nstages = 2\nreduce = \"conv\"\n\
+         channel_growth = 2.0\n[choices]\ncells_per_stage = [1]\ncell = [\"residual\"]\nkernel = [3]\n",
+    )
+    .unwrap();
+    let nas = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nas"))
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "nas {args:?}:\n{stderr}");
+        out.stdout
+    };
+    let dataset = format!("folder:{}", folder.display());
+    nas(&[
+        "search",
+        "--space",
+        space.to_str().unwrap(),
+        "--dataset",
+        &dataset,
+        "--samples",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--run",
+        "r",
+        "--json",
+    ]);
+    let exported: Vec<Exported> = {
+        let stdout = nas(&["export", "runs/r", "--crate", "--json"]);
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&stdout).unwrap();
+        v.iter()
+            .map(|e| {
+                let path = |k: &str| root.join(e[k].as_str().unwrap());
+                Exported {
+                    name: e["name"].as_str().unwrap().into(),
+                    source: path("source"),
+                    weights: path("weights"),
+                    arch: path("arch"),
+                    preprocess: path("preprocess"),
+                    crate_dir: Some(path("crate_dir")),
+                }
+            })
+            .collect()
+    };
+    let exported = &exported[0];
+    let source = fs::read_to_string(&exported.source).unwrap();
+    assert!(
+        source.contains(r#"CLASS_NAMES: [&str; 3] = ["disc", "square", "stripe"]"#),
+        "{source}"
+    );
+    assert!(exported.preprocess.is_file());
+
+    // The engine's predictions: the test split as the search loaded it, through the trained net.
+    let shown: serde_json::Value =
+        serde_json::from_slice(&nas(&["show", "runs/r", "--json"])).unwrap();
+    let settings = &shown["run"]["settings"];
+    let opts = LoadOptions {
+        seed: settings["seed"].as_u64().unwrap(),
+        train_size: settings["train_size"].as_u64().map(|v| v as usize),
+        val_size: settings["val_size"].as_u64().map(|v| v as usize),
+        clamp: true,
+        image_size: Some(settings["image_size"].as_str().unwrap().parse().unwrap()),
+        ..LoadOptions::default()
+    };
+    let data = nas::data::load(&dataset.parse().unwrap(), &opts).unwrap();
+    let graph =
+        nas::arch::Architecture::from_json(&fs::read_to_string(&exported.arch).unwrap(), None)
+            .unwrap()
+            .lower()
+            .unwrap();
+    let mut expected = Vec::new();
+    for batch in data
+        .batches(SplitKind::Test, 64, None, false, &Device::Cpu)
+        .unwrap()
+    {
+        let (xs, _) = batch.unwrap();
+        let logits = engine_logits(&graph, &exported.weights, &xs);
+        let classes = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+        expected.extend(
+            classes
+                .iter()
+                .map(|&c| data.class_names[c as usize].clone()),
+        );
+    }
+    let distinct: std::collections::HashSet<&String> = expected.iter().collect();
+    assert!(
+        distinct.len() >= 2,
+        "the net predicts one class only: {expected:?}"
+    );
+
+    let krate = exported.crate_dir.clone().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
+    fs::copy(lock, krate.join("Cargo.lock")).unwrap();
+    let start = Instant::now();
+    cargo(&krate, &["build", "--release", "--offline", "--quiet"]);
+    eprintln!(
+        "built the exported crate in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    let files = split_files(&folder.join("test"));
+    assert!(files.iter().any(|f| f.extension().unwrap() == "jpg"));
+    assert!(files.iter().any(|f| f.extension().unwrap() == "png"));
+    let mut args = vec!["run", "--release", "--offline", "--quiet", "--"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let stdout = cargo(&krate, &args);
+    let predicted: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        predicted, expected,
+        "the crate's predictions against the engine's"
+    );
 }

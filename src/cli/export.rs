@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Args};
-use nas::data::{DatasetSpec, LoadOptions};
+use nas::data::{DatasetSpec, ImageSize, LoadOptions};
 use nas::export::{self, ExportOptions, Exported, Normalisation};
 use nas::store::RunView;
 use nas::zoo;
@@ -41,7 +41,8 @@ pub struct ExportArgs {
     /// Output folder [default: RUN/export, or export/NAME].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Also write a ready crate (DIR/NAME/) that classifies IDX or PNG images.
+    /// Also write a ready crate (DIR/NAME/) that classifies PNG, JPEG or BMP images of any size
+    /// (fitted as training fitted them) or IDX files.
     #[arg(long = "crate")]
     with_crate: bool,
     /// Per-channel training mean on the 0..1 scale, comma separated (default for a run: the
@@ -61,6 +62,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         with_crate: args.with_crate,
         normalisation: None,
         generated_by: Some(format!("nas {}", command[1..].join(" "))),
+        class_names: None,
     };
     if !args.mean.is_empty() {
         if args.mean.len() != args.std.len() {
@@ -74,8 +76,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let exported = if let Some(run) = &args.run {
         // a bare name is a run under runs/, as for `nas show`
         let run = &nas::search::run_dir(&run.to_string_lossy());
-        if options.normalisation.is_none() {
-            options.normalisation = run_normalisation(run)?;
+        if let Some((normalisation, class_names)) = run_data(run)? {
+            options.normalisation.get_or_insert(normalisation);
+            options.class_names = Some(class_names);
         }
         let ids = match args.id {
             Some(id) => vec![id],
@@ -116,9 +119,10 @@ fn default_out(out: &Option<PathBuf>, name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new("export").join(name))
 }
 
-/// The training statistics of the run's data set, loaded as the search loaded it; `None` (with
-/// a warning) when the run's settings do not say or the data set is not where they say.
-fn run_normalisation(run: &Path) -> Result<Option<Normalisation>> {
+/// The training statistics and class names of the run's data set, loaded as the search loaded
+/// it (same seed, sizes and image size); `None` (with a warning) when the run's settings do not
+/// say or the data set is not where they say.
+fn run_data(run: &Path) -> Result<Option<(Normalisation, Vec<String>)>> {
     let settings = RunView::open(run)?.meta().settings.clone();
     let Some(spec) = settings.get("dataset").and_then(|d| d.as_str()) else {
         eprintln!("warning: the run records no data set; inputs will not be normalised (give --mean and --std)");
@@ -137,12 +141,20 @@ fn run_normalisation(run: &Path) -> Result<Option<Normalisation>> {
         val_size: size("val_size"),
         augment: None,
         clamp: true, // as the search loaded it
+        image_size: settings
+            .get("image_size")
+            .and_then(|v| v.as_str())
+            .map(str::parse::<ImageSize>)
+            .transpose()?,
     };
     match nas::data::load(&spec, &opts) {
-        Ok(data) => Ok(Some(Normalisation {
-            mean: data.mean,
-            std: data.std,
-        })),
+        Ok(data) => Ok(Some((
+            Normalisation {
+                mean: data.mean,
+                std: data.std,
+            },
+            data.class_names,
+        ))),
         Err(err) => {
             eprintln!("warning: cannot load the run's data set to read its statistics ({err}); inputs will not be normalised (give --mean and --std)");
             Ok(None)

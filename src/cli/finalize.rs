@@ -53,6 +53,7 @@ pub fn run(args: FinalizeArgs) -> Result<bool> {
         max_record_seconds: 0.0,
         interrupted,
         delivered,
+        warning: None,
     };
     if args.json {
         println!(

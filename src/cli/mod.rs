@@ -2,6 +2,7 @@
 //! Everything here renders; nothing here decides.
 
 mod bench;
+mod data;
 mod export;
 mod finalize;
 mod interrupt;

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use nas::data::ImageSize;
 use nas::search::{self, Budget, Schedule, SearchConfig};
 use nas::strategy::StrategyKind;
 
@@ -80,6 +81,11 @@ pub struct SearchArgs {
     /// Validation images, at most (a deterministic subset).
     #[arg(long, value_parser = super::values::positive_usize)]
     val_size: Option<usize>,
+    /// Fit folder images to N x N or H x W pixels: scale to cover, then crop the centre
+    /// [default: the folder's own size, or for mixed sizes the median shorter side, at most 64;
+    /// the size used is recorded with the run].
+    #[arg(long, value_parser = super::values::image_size, conflicts_with = "resume")]
+    image_size: Option<ImageSize>,
     /// Child learning rate.
     #[arg(long, value_parser = super::values::positive_f64)]
     lr: Option<f64>,
@@ -182,6 +188,7 @@ impl SearchArgs {
         if self.val_size.is_some() {
             cfg.val_size = self.val_size;
         }
+        cfg.image_size = self.image_size;
         cfg.train.seed = self.seed;
         cfg.max_params = self.max_params;
         cfg.max_macs = self.max_macs;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use nas::data::DataSummary;
 use nas::search::{Delivered, SearchEvent, Summary};
 use nas::store::{Candidate, RunView};
 use nas::train::TrainEvent;
@@ -20,6 +21,8 @@ pub struct View {
     multi: MultiProgress,
     main: Option<ProgressBar>,
     workers: Vec<ProgressBar>,
+    /// The data set's summary, repeated in the JSON summary.
+    data: Option<DataSummary>,
 }
 
 impl View {
@@ -29,6 +32,7 @@ impl View {
             multi: MultiProgress::new(),
             main: None,
             workers: vec![],
+            data: None,
         }
     }
 
@@ -70,11 +74,25 @@ impl View {
                 train_images,
             } => self.finalists_started(&ids, epochs, train_images),
             SearchEvent::FinalistFinished { candidate } => self.finalist_finished(&candidate),
+            // Printed when the search starts, so that an error in the settings is the first line.
+            SearchEvent::DataLoaded(data) => self.data = Some(*data),
+            SearchEvent::NotLearning(warning) => self.warn(&warning.message),
             SearchEvent::Stopping => {
                 if let Some(main) = &self.main {
                     main.set_message("stopping: running children finish their batch");
                 }
             }
+        }
+    }
+
+    /// A warning line on stderr, above the bars when they are drawn (indicatif swallows its
+    /// own lines when stderr is not a terminal, and a warning must not be swallowed).
+    fn warn(&self, message: &str) {
+        let line = format!("warning: {message}");
+        if self.main.is_some() && !self.multi.is_hidden() {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
         }
     }
 
@@ -88,6 +106,9 @@ impl View {
     ) {
         if self.json {
             return;
+        }
+        for line in self.data.iter().flat_map(super::data::lines) {
+            eprintln!("{line}");
         }
         let verb = if resumed { "resuming" } else { "searching" };
         let _ = self.multi.println(format!(
@@ -220,13 +241,16 @@ impl View {
                        "epochs_spent": summary.epochs_spent,
                        "strategy_seconds": summary.strategy_seconds,
                        "max_record_seconds": summary.max_record_seconds, "interrupted": summary.interrupted,
-                       "delivered": summary.delivered})
+                       "delivered": summary.delivered, "warning": summary.warning, "data": self.data})
             );
         } else {
             self.print_table(summary)?;
             if let Some(d) = &summary.delivered {
                 print_delivered(d);
             }
+        }
+        if let Some(warning) = &summary.warning {
+            self.warn(&warning.message);
         }
         if summary.interrupted {
             eprintln!(

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nas::arch::Architecture;
 use nas::atomic_file::write_atomic;
 use nas::child::ChildNet;
-use nas::data::{load, Dataset, DatasetSpec, LoadOptions, SplitKind};
+use nas::data::{load, Dataset, DatasetSpec, ImageSize, LoadOptions, SplitKind};
 use nas::graph::Graph;
 use nas::pool::parse_devices;
 use nas::train::{
@@ -53,6 +53,10 @@ pub struct TrainArgs {
     /// Keep only this many validation images.
     #[arg(long, value_parser = super::values::positive_usize)]
     val_size: Option<usize>,
+    /// Fit folder images to N x N or H x W pixels: scale to cover, then crop the centre
+    /// [default: the folder's own size, or for mixed sizes the median shorter side, at most 64].
+    #[arg(long, value_parser = super::values::image_size)]
+    image_size: Option<ImageSize>,
     /// cpu or cuda:N (the first device given is used).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -85,10 +89,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         val_size: args.val_size,
         augment: None,
         clamp: false,
+        image_size: args.image_size,
     };
     let data = load(&spec, &opts).with_context(|| format!("loading data set {spec}"))?;
     let model = model(&args, &data)?;
     let device = parse_devices(&args.device)?.remove(0);
+    if !args.json {
+        super::data::lines(&data.summary())
+            .iter()
+            .for_each(|l| eprintln!("{l}"));
+    }
     let defaults = TrainConfig::default();
     let cfg = TrainConfig {
         epochs: args.epochs.unwrap_or(defaults.epochs),
@@ -228,6 +238,8 @@ fn report(
         "train_images": data.train.len,
         "val_images": data.val.len,
         "test_images": data.test.len,
+        "image_size": data.image_size,
+        "data": data.summary(),
         "config": cfg,
         "out": out,
     })

@@ -102,6 +102,14 @@ pub fn pixel_std(s: &str) -> Result<f32, String> {
     Ok(v as f32)
 }
 
+/// An image size, `N` or `HxW`, each side 1 to 4096 pixels.
+pub fn image_size(s: &str) -> Result<nas::data::ImageSize, String> {
+    s.parse().map_err(|e: nas::Error| match e {
+        nas::Error::Invalid { msg, .. } => msg,
+        other => other.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +135,13 @@ mod tests {
         assert_eq!(unit_fraction("0.95"), Ok(0.95));
         assert!(unit_fraction("1").is_err());
         assert!(unit_fraction("nan").unwrap_err().contains("finite"));
+    }
+
+    #[test]
+    fn image_sizes_are_n_or_h_by_w() {
+        assert_eq!(image_size("32").unwrap().to_string(), "32");
+        assert_eq!(image_size("24x40").unwrap().to_string(), "24x40");
+        assert!(image_size("0").unwrap_err().contains("out of range"));
+        assert!(image_size("24x").unwrap_err().contains("HxW"));
     }
 }

@@ -14,6 +14,19 @@ const IMAGE_BYTES: usize = 3 * 32 * 32;
 const RECORD_BYTES: usize = 1 + IMAGE_BYTES;
 /// CIFAR-10 has ten classes.
 const CLASSES: usize = 10;
+/// The class names, in label order (`batches.meta.txt` of the official archive).
+pub(crate) const CLASS_NAMES: [&str; CLASSES] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
 /// The sub-folder the official archive unpacks to.
 const SUBFOLDER: &str = "cifar-10-batches-bin";
 /// The training batches, in order.

@@ -3,11 +3,13 @@
 //! because CIFAR-10 as `f32` would take 600 MB; the validation split is carved from the training
 //! files so that the test files are never used to select an architecture.
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::image_size::{ImageSize, SizeChoice};
+use super::images::CacheStats;
 use super::spec::DatasetSpec;
+use super::stratify::stratified;
 use super::{cifar, folder, idx, synthetic};
 use crate::error::{Error, Result};
 
@@ -77,6 +79,17 @@ pub(crate) struct SourceData {
     pub test: Split,
 }
 
+impl SourceData {
+    fn empty() -> SourceData {
+        SourceData {
+            input: [0; 3],
+            classes: 0,
+            train: Split::default(),
+            test: Split::default(),
+        }
+    }
+}
+
 /// How to load a data set; every random choice derives from `seed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
@@ -91,6 +104,8 @@ pub struct LoadOptions {
     /// Treat `train_size` and `val_size` as caps: larger than available takes everything
     /// instead of being refused (a search's defaults must work on small data sets too).
     pub clamp: bool,
+    /// Fit folder images to this size (`--image-size`); only `folder:` data sets take one.
+    pub image_size: Option<ImageSize>,
 }
 
 /// A labelled image data set, split and ready to batch.
@@ -114,18 +129,46 @@ pub struct Dataset {
     pub std: Vec<f32>,
     /// Whether training should augment (random crop with padding 4 and horizontal flip).
     pub augment: bool,
+    /// One name per class, in label order (folder names, CIFAR-10's names, else the numbers).
+    pub class_names: Vec<String>,
+    /// The size folder images were fitted to; `None` for the fixed-size formats.
+    pub image_size: Option<ImageSize>,
+    /// Set when the folder's images differ in size and the size was picked by the default rule.
+    pub size_choice: Option<SizeChoice>,
+    /// What the decoded-image cache did, for folders.
+    pub cache: Option<CacheStats>,
 }
 
 /// Loads the data set `spec` names, carves its validation split and computes its statistics.
 pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset> {
-    let source = match spec {
-        DatasetSpec::Mnist => idx::read_dir(&super::spec::mnist_dir()?)?,
-        DatasetSpec::Idx(dir) => idx::read_dir(dir)?,
-        DatasetSpec::Cifar10(dir) => cifar::read_dir(dir)?,
-        DatasetSpec::Folder(dir) => folder::read_dir(dir, opts.seed)?,
-        DatasetSpec::Synthetic => synthetic::generate(opts.seed),
+    if let (Some(size), false) = (opts.image_size, matches!(spec, DatasetSpec::Folder(_))) {
+        return Err(Error::invalid(
+            "--image-size",
+            format!("{size} given for {spec}, but only folder:DIR data sets are resized (the other formats have one fixed size)"),
+        ));
+    }
+    let (source, folder) = match spec {
+        DatasetSpec::Mnist => (idx::read_dir(&super::spec::mnist_dir()?)?, None),
+        DatasetSpec::Idx(dir) => (idx::read_dir(dir)?, None),
+        DatasetSpec::Cifar10(dir) => (cifar::read_dir(dir)?, None),
+        DatasetSpec::Folder(dir) => {
+            let mut folder = folder::read_dir(dir, opts.seed, opts.image_size)?;
+            let source = std::mem::replace(&mut folder.source, SourceData::empty());
+            (source, Some(folder))
+        }
+        DatasetSpec::Synthetic => (synthetic::generate(opts.seed), None),
     };
-    Dataset::from_source(spec.name(), source, opts)
+    let mut data = Dataset::from_source(spec.name(), source, opts)?;
+    if matches!(spec, DatasetSpec::Cifar10(_)) {
+        data.class_names = cifar::CLASS_NAMES.iter().map(|n| n.to_string()).collect();
+    }
+    if let Some(folder) = folder {
+        data.class_names = folder.class_names;
+        data.image_size = Some(folder.size);
+        data.size_choice = folder.choice;
+        data.cache = Some(folder.cache);
+    }
+    Ok(data)
 }
 
 impl Dataset {
@@ -153,10 +196,23 @@ impl Dataset {
             augment: opts.augment.unwrap_or(source.input == [3, 32, 32]),
             train,
             val,
+            class_names: (0..source.classes).map(|c| c.to_string()).collect(),
             test: source.test,
             mean,
             std,
+            image_size: None,
+            size_choice: None,
+            cache: None,
         })
+    }
+
+    /// The number of images of each class in split `kind`.
+    pub fn class_counts(&self, kind: SplitKind) -> Vec<usize> {
+        let mut counts = vec![0; self.classes];
+        for &label in &self.split(kind).labels {
+            counts[label as usize] += 1;
+        }
+        counts
     }
 
     /// The number of bytes (and of values) in one image: C*H*W.
@@ -183,16 +239,15 @@ fn default_val_size(n: usize) -> usize {
     }
 }
 
-/// A seeded permutation of `0..n` drawn from its own ChaCha stream.
-fn permutation(n: usize, seed: u64, stream: u64) -> Vec<usize> {
+/// A generator on its own ChaCha stream of `seed`.
+fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    order
+    rng
 }
 
-/// Splits the training files into (train, validation), deterministically from `seed`.
+/// Splits the training files into (train, validation), stratified by class, deterministically
+/// from `seed`.
 fn carve(all: &Split, image_len: usize, seed: u64) -> Result<(Split, Split)> {
     if all.len < 2 {
         return Err(Error::invalid(
@@ -203,18 +258,16 @@ fn carve(all: &Split, image_len: usize, seed: u64) -> Result<(Split, Split)> {
             ),
         ));
     }
-    let order = permutation(all.len, seed, STREAM_CARVE);
-    let (val_idx, train_idx) = order.split_at(default_val_size(all.len));
-    let (mut val_idx, mut train_idx) = (val_idx.to_vec(), train_idx.to_vec());
-    val_idx.sort_unstable();
-    train_idx.sort_unstable();
+    let mut rng = stream(seed, STREAM_CARVE);
+    let (val_idx, train_idx) = stratified(&all.labels, default_val_size(all.len), &mut rng);
     Ok((
         all.select(&train_idx, image_len),
         all.select(&val_idx, image_len),
     ))
 }
 
-/// A deterministic subset of `size` images of `split`, or the split itself when `size` is `None`.
+/// A deterministic subset of `size` images of `split`, stratified by class, or the split itself
+/// when `size` is `None`.
 fn subset(
     split: Split,
     image_len: usize,
@@ -223,7 +276,7 @@ fn subset(
     kind: SplitKind,
 ) -> Result<Split> {
     let Some(size) = size else { return Ok(split) };
-    let (what, stream) = match kind {
+    let (what, stream_id) = match kind {
         SplitKind::Val => ("val_size", STREAM_VAL_SUBSET),
         _ => ("train_size", STREAM_TRAIN_SUBSET),
     };
@@ -236,9 +289,10 @@ fn subset(
             ),
         ));
     }
-    let mut chosen = permutation(split.len, seed, stream);
-    chosen.truncate(size);
-    chosen.sort_unstable();
+    if size == split.len {
+        return Ok(split);
+    }
+    let (chosen, _) = stratified(&split.labels, size, &mut stream(seed, stream_id));
     Ok(split.select(&chosen, image_len))
 }
 

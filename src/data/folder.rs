@@ -1,33 +1,69 @@
 //! Image folders, the format most practitioners already have: one sub-folder per class, under
 //! `train/` and `test/` or directly in the folder (then a test split of 1/6 is carved from the
-//! seed). Classes are the sub-folder names sorted, so label numbers never depend on the order the
-//! file system lists them. Images are not resized: a size that differs from the first image's is
-//! an error naming the file, because silently resampling would change what the search sees.
+//! seed, stratified by class). Classes are the sub-folder names sorted, so label numbers never
+//! depend on the order the file system lists them; hidden entries (`.nas-cache`, `._x.jpg`) are
+//! skipped. Images of any size are fitted to one size (see `images` and `preprocess`), and a
+//! folder that mixes grey and colour images is read as colour.
 
 use std::path::{Path, PathBuf};
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
+use super::cache::Entry;
 use super::dataset::{SourceData, Split};
 use super::files::data_error;
+use super::image_size::{ImageSize, SizeChoice};
+use super::images::{fit_files, CacheStats};
+use super::stratify::stratified;
 use crate::error::{Error, Result};
 
 /// ChaCha stream for the test carve of a folder without `train/` and `test/`.
 const STREAM_TEST_CARVE: u64 = 4;
 /// File extensions read as images (compared case-insensitively).
-const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
-/// One decoded image in CHW order with 1 (grey) or 3 (colour) channels.
-struct Decoded {
-    pixels: Vec<u8>,
-    colour: bool,
+/// A folder read and fitted, with what the user should hear about it.
+pub(crate) struct Folder {
+    pub source: SourceData,
+    pub class_names: Vec<String>,
+    /// The size every image was fitted to.
+    pub size: ImageSize,
+    /// Set when `size` was picked because the images differ in size and none was given.
+    pub choice: Option<SizeChoice>,
+    pub cache: CacheStats,
 }
 
-/// Reads an image folder; `seed` draws the test split when the folder has no `train/`/`test/`.
-pub(crate) fn read_dir(dir: &Path, seed: u64) -> Result<SourceData> {
+/// Labelled files of the two splits.
+type Files = Vec<(PathBuf, u32)>;
+
+/// Reads an image folder, fitting its images to `size` (default: their own size when they all
+/// share one, else the default rule); `seed` draws the test split when the folder has no
+/// `train/`/`test/`.
+pub(crate) fn read_dir(dir: &Path, seed: u64, size: Option<ImageSize>) -> Result<Folder> {
+    let (classes, train, test) = layout(dir, seed)?;
+    let paths: Vec<PathBuf> = train.iter().chain(&test).map(|(p, _)| p.clone()).collect();
+    let fitted = fit_files(dir, &paths, size)?;
+    let (train_entries, test_entries) = fitted.entries.split_at(train.len());
+    let source = assemble(
+        classes.len(),
+        fitted.size,
+        &train,
+        train_entries,
+        &test,
+        test_entries,
+    );
+    Ok(Folder {
+        source,
+        class_names: classes,
+        size: fitted.size,
+        choice: fitted.choice,
+        cache: fitted.cache,
+    })
+}
+
+/// The class names and the labelled files of the training and test splits.
+fn layout(dir: &Path, seed: u64) -> Result<(Vec<String>, Files, Files)> {
     if !dir.is_dir() {
         return Err(data_error(dir, "image folder not found"));
     }
@@ -53,11 +89,12 @@ pub(crate) fn read_dir(dir: &Path, seed: u64) -> Result<SourceData> {
         }
     }
     let test_files = list_files(&test_dir, &classes)?;
-    assemble(classes.len(), &train_files, &test_files)
+    Ok((classes, train_files, test_files))
 }
 
-/// Reads `dir/CLASS/*` and carves 1/6 of the images, drawn from `seed`, as the test split.
-fn read_unsplit(dir: &Path, seed: u64) -> Result<SourceData> {
+/// Reads `dir/CLASS/*` and carves 1/6 of the images of each class, drawn from `seed`, as the
+/// test split.
+fn read_unsplit(dir: &Path, seed: u64) -> Result<(Vec<String>, Files, Files)> {
     let classes = class_names(dir)?;
     let files = list_files(dir, &classes)?;
     if files.len() < 2 {
@@ -65,15 +102,15 @@ fn read_unsplit(dir: &Path, seed: u64) -> Result<SourceData> {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(STREAM_TEST_CARVE);
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.shuffle(&mut rng);
-    let (test_idx, train_idx) = order.split_at((files.len() / 6).max(1));
-    let pick = |idx: &[usize]| {
-        let mut idx = idx.to_vec();
-        idx.sort_unstable();
-        idx.iter().map(|&i| files[i].clone()).collect::<Vec<_>>()
-    };
-    assemble(classes.len(), &pick(train_idx), &pick(test_idx))
+    let labels: Vec<u32> = files.iter().map(|(_, l)| *l).collect();
+    let (test_idx, train_idx) = stratified(&labels, (files.len() / 6).max(1), &mut rng);
+    let pick = |idx: &[usize]| idx.iter().map(|&i| files[i].clone()).collect::<Vec<_>>();
+    Ok((classes, pick(&train_idx), pick(&test_idx)))
+}
+
+/// Whether a directory entry's name hides it (`.nas-cache`, `.git`, macOS `._x.jpg`).
+fn hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with('.')
 }
 
 /// The names of the sub-folders of `dir`, sorted.
@@ -81,7 +118,7 @@ fn class_names(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if entry.path().is_dir() {
+        if entry.path().is_dir() && !hidden(&entry.file_name()) {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
@@ -96,7 +133,7 @@ fn class_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Every image file under `dir/CLASS` for each class, sorted by name, with its label.
-fn list_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
+fn list_files(dir: &Path, classes: &[String]) -> Result<Files> {
     let mut files = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let class_dir = dir.join(class);
@@ -105,9 +142,11 @@ fn list_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
         }
         let mut paths = Vec::new();
         for entry in std::fs::read_dir(&class_dir).map_err(|e| Error::io(&class_dir, e))? {
-            let path = entry.map_err(|e| Error::io(&class_dir, e))?.path();
+            let entry = entry.map_err(|e| Error::io(&class_dir, e))?;
+            let path = entry.path();
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
-            if path.is_file() && ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
+            let image = ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str()));
+            if image && path.is_file() && !hidden(&entry.file_name()) {
                 paths.push(path);
             }
         }
@@ -117,84 +156,41 @@ fn list_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
     if files.is_empty() {
         return Err(data_error(
             dir,
-            "no .png or .jpg images in the class folders",
+            "no .png, .jpg or .bmp images in the class folders",
         ));
     }
     Ok(files)
 }
 
-/// Decodes both splits, checks every size against the first training image and makes the
-/// channel count uniform (3 when any image is colour).
+/// Both splits as CHW bytes of `size`, with 3 channels when any image is colour.
 fn assemble(
     classes: usize,
-    train: &[(PathBuf, u32)],
-    test: &[(PathBuf, u32)],
-) -> Result<SourceData> {
-    let first = &train[0].0;
-    let size = image::image_dimensions(first).map_err(|e| data_error(first, e.to_string()))?;
-    let decode_all = |files: &[(PathBuf, u32)]| {
-        files
-            .par_iter()
-            .map(|(path, _)| decode(path, size, first))
-            .collect::<Result<Vec<_>>>()
-    };
-    let (train_images, test_images) = (decode_all(train)?, decode_all(test)?);
-    let colour = train_images.iter().chain(&test_images).any(|d| d.colour);
+    size: ImageSize,
+    train: &Files,
+    train_entries: &[Entry],
+    test: &Files,
+    test_entries: &[Entry],
+) -> SourceData {
+    let colour = train_entries.iter().chain(test_entries).any(|e| e.colour);
     let channels = if colour { 3 } else { 1 };
-    let split = |files: &[(PathBuf, u32)], images: Vec<Decoded>| {
-        let plane = (size.0 * size.1) as usize;
-        let mut pixels = Vec::with_capacity(images.len() * plane * channels);
-        for image in images {
-            if colour && !image.colour {
-                (0..3).for_each(|_| pixels.extend_from_slice(&image.pixels));
+    let split = |files: &Files, entries: &[Entry]| {
+        let plane = size.height * size.width;
+        let mut pixels = Vec::with_capacity(entries.len() * plane * channels);
+        for entry in entries {
+            if colour && !entry.colour {
+                (0..3).for_each(|_| pixels.extend_from_slice(&entry.pixels));
             } else {
-                pixels.extend_from_slice(&image.pixels);
+                pixels.extend_from_slice(&entry.pixels);
             }
         }
         Split::new(pixels, files.iter().map(|(_, l)| *l).collect())
     };
-    Ok(SourceData {
-        input: [channels, size.1 as usize, size.0 as usize],
+    SourceData {
+        input: [channels, size.height, size.width],
         classes,
-        train: split(train, train_images),
-        test: split(test, test_images),
-    })
-}
-
-/// Decodes `path` into CHW bytes, checking that it is `size` (width, height) like `first`.
-fn decode(path: &Path, size: (u32, u32), first: &Path) -> Result<Decoded> {
-    let image = image::open(path).map_err(|e| data_error(path, format!("cannot decode: {e}")))?;
-    if (image.width(), image.height()) != size {
-        return Err(data_error(
-            path,
-            format!(
-                "image is {}x{} but {} is {}x{}; all images must have the same size",
-                image.width(),
-                image.height(),
-                first.display(),
-                size.0,
-                size.1
-            ),
-        ));
+        train: split(train, train_entries),
+        test: split(test, test_entries),
     }
-    if !image.color().has_color() {
-        return Ok(Decoded {
-            pixels: image.to_luma8().into_raw(),
-            colour: false,
-        });
-    }
-    let hwc = image.to_rgb8().into_raw();
-    let plane = hwc.len() / 3;
-    let mut chw = vec![0u8; hwc.len()];
-    for (i, px) in hwc.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            chw[c * plane + i] = px[c];
-        }
-    }
-    Ok(Decoded {
-        pixels: chw,
-        colour: true,
-    })
 }
 
 #[cfg(test)]
@@ -209,6 +205,10 @@ mod tests {
             .unwrap();
     }
 
+    fn read(dir: &Path, seed: u64) -> SourceData {
+        read_dir(dir, seed, None).unwrap().source
+    }
+
     #[test]
     fn reads_train_and_test_folders_with_sorted_classes() {
         let dir = tempfile::tempdir().unwrap();
@@ -220,7 +220,10 @@ mod tests {
             grey(&root.join(format!("test/{class}/x.png")), 5, 4, value);
         }
         std::fs::write(root.join("train/ant/notes.txt"), "not an image").unwrap();
-        let data = read_dir(root, 0).unwrap();
+        let folder = read_dir(root, 0, None).unwrap();
+        assert_eq!(folder.class_names, ["ant", "zebra"]);
+        assert!(folder.choice.is_none(), "one size: no default to pick");
+        let data = folder.source;
         assert_eq!((data.input, data.classes), ([1, 4, 5], 2));
         assert_eq!((data.train.len, data.test.len), (6, 2));
         assert_eq!(data.train.labels, vec![0, 0, 0, 1, 1, 1]);
@@ -236,7 +239,7 @@ mod tests {
         let rgb = image::RgbImage::from_pixel(2, 2, image::Rgb([1, 2, 3]));
         std::fs::create_dir_all(root.join("b")).unwrap();
         rgb.save(root.join("b/0.png")).unwrap();
-        let data = read_dir(root, 3).unwrap();
+        let data = read(root, 3);
         assert_eq!(data.input, [3, 2, 2]);
         let all: Vec<(u32, &[u8])> = [&data.train, &data.test]
             .iter()
@@ -253,43 +256,83 @@ mod tests {
     }
 
     #[test]
-    fn unsplit_folder_carves_a_sixth_deterministically() {
+    fn unsplit_folder_carves_a_sixth_of_each_class_deterministically() {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..12 {
-            grey(
-                &dir.path().join(format!("c{}/{i}.png", i % 2)),
-                3,
-                3,
-                i as u8,
-            );
+            let path = dir.path().join(format!("c{}/{i}.png", i % 2));
+            grey(&path, 3, 3, i as u8);
         }
-        let a = read_dir(dir.path(), 1).unwrap();
-        let b = read_dir(dir.path(), 1).unwrap();
+        let a = read(dir.path(), 1);
+        let b = read(dir.path(), 1);
         assert_eq!((a.train.len, a.test.len), (10, 2));
+        assert_eq!(a.test.labels, vec![0, 1], "one test image of each class");
         assert_eq!(
             (a.train.images, a.test.images),
             (b.train.images, b.test.images)
         );
-        let c = read_dir(dir.path(), 2).unwrap();
+        let c = read(dir.path(), 2);
         assert_eq!(c.test.len, 2);
     }
 
     #[test]
-    fn a_different_size_is_an_error_naming_the_file() {
+    fn mixed_sizes_are_fitted_to_the_default_and_the_second_read_uses_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        grey(&dir.path().join("a/0.png"), 40, 20, 50);
+        grey(&dir.path().join("a/1.png"), 16, 30, 50);
+        grey(&dir.path().join("b/odd.png"), 12, 12, 150);
+        let first = read_dir(dir.path(), 0, None).unwrap();
+        assert_eq!(first.size, ImageSize::square(16));
+        let reason = &first.choice.as_ref().unwrap().reason;
+        assert!(reason.contains("16x16"), "{reason}");
+        assert_eq!(first.source.input, [1, 16, 16]);
+        // A constant image stays constant whatever the scaling.
+        assert!(first
+            .source
+            .train
+            .images
+            .iter()
+            .all(|&v| v == 50 || v == 150));
+        assert_eq!((first.cache.hits, first.cache.decoded), (0, 3));
+        assert!(dir.path().join(".nas-cache").is_dir());
+        let second = read_dir(dir.path(), 0, None).unwrap();
+        assert_eq!((second.cache.hits, second.cache.decoded), (3, 0));
+        assert_eq!(second.source.train, first.source.train);
+        assert_eq!(
+            second.class_names,
+            ["a", "b"],
+            "the cache folder is no class"
+        );
+        let given = read_dir(
+            dir.path(),
+            0,
+            Some(ImageSize {
+                height: 6,
+                width: 9,
+            }),
+        )
+        .unwrap();
+        assert_eq!(given.source.input, [1, 6, 9]);
+        assert!(given.choice.is_none());
+        assert_eq!(given.cache.decoded, 3, "another size is decoded again");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         grey(&dir.path().join("a/0.png"), 4, 4, 0);
-        grey(&dir.path().join("a/1.png"), 4, 4, 0);
-        grey(&dir.path().join("b/odd.png"), 5, 4, 0);
-        let msg = read_dir(dir.path(), 0).unwrap_err().to_string();
-        assert!(msg.contains("odd.png: image is 5x4 but"), "{msg}");
-        assert!(msg.contains(".png is 4x4"), "{msg}");
+        grey(&dir.path().join("b/1.png"), 4, 4, 0);
+        std::fs::write(dir.path().join("b/broken.jpg"), b"not a jpeg").unwrap();
+        std::fs::write(dir.path().join("b/empty.png"), b"").unwrap();
+        let msg = read_dir(dir.path(), 0, None).err().unwrap().to_string();
+        assert!(msg.contains("broken.jpg: cannot decode"), "{msg}");
+        assert!(msg.contains("and 1 more unreadable"), "{msg}");
     }
 
     #[test]
     fn train_without_test_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         grey(&dir.path().join("train/a/0.png"), 2, 2, 0);
-        let msg = read_dir(dir.path(), 0).unwrap_err().to_string();
+        let msg = read_dir(dir.path(), 0, None).err().unwrap().to_string();
         assert!(msg.contains("test"), "{msg}");
     }
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::info::{identifier, ExportInfo, ExportOptions, ExportTarget, Normalisation};
-use super::krate::write_crate;
+use super::krate::{write_crate, PREPROCESS};
 use super::source::rust_source;
 use super::weights::fresh_weights;
 use crate::arch::Architecture;
@@ -22,6 +22,8 @@ pub struct Exported {
     pub source: PathBuf,
     pub weights: PathBuf,
     pub arch: PathBuf,
+    /// `preprocess.rs`, nas's image fitting, which the code's doc comments point to.
+    pub preprocess: PathBuf,
     /// The ready crate's folder, with `--crate`.
     pub crate_dir: Option<PathBuf>,
 }
@@ -151,6 +153,7 @@ pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Resu
 fn info_for(name: &str, target: &ExportTarget, options: &ExportOptions) -> Result<ExportInfo> {
     let mut info = ExportInfo::new(&identifier(name), target)?;
     info.normalisation = options.normalisation.clone();
+    info.class_names = options.class_names.clone();
     if let Some(how) = &options.generated_by {
         info.generated_by = how.clone();
     }
@@ -173,11 +176,13 @@ fn write_all(
         source: file("rs"),
         weights: file("safetensors"),
         arch: file("json"),
+        preprocess: out_dir.join("preprocess.rs"),
         crate_dir: options.with_crate.then(|| out_dir.join(&info.name)),
     };
     write_atomic(&exported.source, source.as_bytes())?;
     write_atomic(&exported.weights, weights)?;
     write_atomic(&exported.arch, format!("{json}\n").as_bytes())?;
+    write_atomic(&exported.preprocess, PREPROCESS.as_bytes())?;
     if let Some(dir) = &exported.crate_dir {
         write_crate(dir, &info.name, &source, weights)?;
     }

@@ -54,6 +54,8 @@ pub struct ExportInfo {
     pub normalisation: Option<Normalisation>,
     /// How the weights were trained, when that is worth saying (a finalist's training).
     pub weights_note: Option<String>,
+    /// One name per class, in label order; `None` names classes by their numbers.
+    pub class_names: Option<Vec<String>>,
 }
 
 impl ExportInfo {
@@ -71,6 +73,7 @@ impl ExportInfo {
             nas_version: env!("CARGO_PKG_VERSION").into(),
             normalisation: None,
             weights_note: None,
+            class_names: None,
         })
     }
 }
@@ -84,6 +87,8 @@ pub struct ExportOptions {
     pub normalisation: Option<Normalisation>,
     /// The command line to record in the header (default: `nas export`).
     pub generated_by: Option<String>,
+    /// Class names for the generated code (default: the class numbers).
+    pub class_names: Option<Vec<String>>,
 }
 
 /// `text` as a Rust identifier: lower case, `_` for anything else, never starting with a digit.

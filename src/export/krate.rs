@@ -1,6 +1,8 @@
 //! The ready crate around an exported module (`--crate`): `DIR/NAME/Cargo.toml`, the module,
-//! the weights beside the manifest, and a `main.rs` that predicts one class per input image of
-//! an IDX file (raw or gzip) or a PNG, normalised as the engine normalised training images.
+//! `preprocess.rs` (nas's own image fitting, word for word), the weights beside the manifest,
+//! and a `main.rs` that predicts one class per input image of an IDX file (raw or gzip) or of a
+//! PNG, JPEG or BMP of any size, fitted and normalised as the engine fitted and normalised its
+//! training images.
 
 use std::fs;
 use std::path::Path;
@@ -15,9 +17,17 @@ pub(super) fn write_crate(dir: &Path, name: &str, source: &str, weights: &[u8]) 
     write_atomic(&dir.join("Cargo.toml"), manifest(name).as_bytes())?;
     write_atomic(&src.join("main.rs"), main_source(name)?.as_bytes())?;
     write_atomic(&src.join(format!("{name}.rs")), source.as_bytes())?;
+    write_atomic(&src.join("preprocess.rs"), PREPROCESS.as_bytes())?;
     write_atomic(&dir.join(format!("{name}.safetensors")), weights)?;
     write_atomic(&dir.join(".gitignore"), b"/target\n")
 }
+
+/// nas's image fitting (`data::preprocess`), written beside exported code and into the crate.
+pub const PREPROCESS: &str = include_str!("../data/preprocess.rs");
+
+/// The `image` version nas fits training images with (its `Cargo.lock`), pinned in the crate
+/// so that the crate resamples exactly as training did.
+pub const IMAGE_VERSION: &str = "0.25.10";
 
 /// The crate's manifest; `[workspace]` keeps it standalone wherever it is written.
 pub fn manifest(name: &str) -> String {
@@ -32,7 +42,7 @@ publish = false
 candle-core = "=0.11.1"
 candle-nn = "=0.11.1"
 flate2 = "1"
-image = {{ version = "0.25", default-features = false, features = ["png"] }}
+image = {{ version = "={IMAGE_VERSION}", default-features = false, features = ["png", "jpeg", "bmp"] }}
 
 [workspace]
 "#,
@@ -42,14 +52,16 @@ image = {{ version = "0.25", default-features = false, features = ["png"] }}
 
 /// The crate's `main.rs` for module `name`, rustfmt-clean.
 pub fn main_source(name: &str) -> Result<String> {
-    super::source::rustfmt(&MAIN.replace("NAME", name))
+    super::source::rustfmt(&MAIN.replace("__MODULE__", name))
 }
 
 const MAIN: &str = r#"//! Predicts the class of each image in the files given: `cargo run --release -- FILE...`, where
-//! FILE is an IDX image file (raw or gzip, as MNIST ships) or a PNG. Prints one class per line,
-//! one line per image, in file order. The weights are read from beside `Cargo.toml`.
+//! FILE is a PNG, JPEG or BMP of any size, or an IDX image file (raw or gzip, as MNIST ships) of
+//! the input's size. Prints one class name per line, one line per image, in file order. The
+//! weights are read from beside `Cargo.toml`.
 
-mod NAME;
+mod __MODULE__;
+mod preprocess;
 
 use std::error::Error;
 use std::io::Read;
@@ -58,10 +70,10 @@ use std::path::Path;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 
-use NAME::{Net, INPUT_SHAPE, MEAN, NUM_CLASSES, STD};
+use __MODULE__::{Net, CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD};
 
 /// The trained (or exported) weights, copied into the crate folder by `nas export --crate`.
-const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/NAME.safetensors");
+const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/__MODULE__.safetensors");
 
 /// Images per forward pass.
 const BATCH: usize = 256;
@@ -76,7 +88,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn Error>> {
     let files: Vec<String> = std::env::args().skip(1).collect();
     if files.is_empty() {
-        return Err("usage: cargo run --release -- FILE... (IDX images, raw or .gz, or PNG)".into());
+        return Err("usage: cargo run --release -- FILE... (PNG, JPEG or BMP images of any size; IDX images, raw or .gz)".into());
     }
     let device = Device::Cpu;
     // SAFETY: the weights file is not modified while the program runs.
@@ -90,7 +102,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             let logits = net.forward_t(&normalise(batch, &device)?, false)?;
             assert_eq!(logits.dim(1)?, NUM_CLASSES);
             for class in logits.argmax(1)?.to_vec1::<u32>()? {
-                println!("{class}");
+                println!("{}", CLASS_NAMES[class as usize]);
             }
         }
     }
@@ -100,21 +112,26 @@ fn run() -> Result<(), Box<dyn Error>> {
 /// The images of a file as bytes, channel planes in `INPUT_SHAPE` order, one after another.
 fn read_images(path: &Path) -> Result<Vec<u8>, Box<dyn Error>> {
     let bytes = std::fs::read(path)?;
-    if bytes.starts_with(b"\x89PNG") {
-        return read_png(&bytes);
-    }
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut raw)?;
         return read_idx(&raw);
     }
-    read_idx(&bytes)
+    if bytes.starts_with(&[0, 0, 8]) {
+        return read_idx(&bytes);
+    }
+    let [channels, h, w] = INPUT_SHAPE;
+    if channels != 1 && channels != 3 {
+        return Err(format!("the net takes {channels} channels; image files give 1 or 3").into());
+    }
+    let image = preprocess::decode(&bytes)?;
+    Ok(preprocess::fit(&image, channels, h, w))
 }
 
 /// An IDX file of unsigned bytes: magic `0 0 8 D`, D big-endian u32 sizes, then the data.
 fn read_idx(bytes: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
     if bytes.len() < 4 || bytes[..3] != [0, 0, 8] || bytes[3] < 2 {
-        return Err("not an IDX file of unsigned bytes (nor a PNG)".into());
+        return Err("not an IDX file of unsigned bytes (nor an image file)".into());
     }
     let dims = bytes[3] as usize;
     let header = 4 + 4 * dims;
@@ -137,26 +154,6 @@ fn read_idx(bytes: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
     Ok(data.to_vec())
 }
 
-/// A PNG of the input's size, as grey or RGB to match the input's channels.
-fn read_png(bytes: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
-    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)?;
-    let [channels, h, w] = INPUT_SHAPE;
-    if (image.height() as usize, image.width() as usize) != (h, w) {
-        return Err(format!("the image is {}x{}, the net takes {h}x{w}", image.width(), image.height()).into());
-    }
-    let pixels = match channels {
-        1 => image.to_luma8().into_raw(),
-        3 => image.to_rgb8().into_raw(),
-        other => return Err(format!("the net takes {other} channels; PNGs give 1 or 3").into()),
-    };
-    // Interleaved pixels to channel planes.
-    let mut planes = vec![0u8; pixels.len()];
-    for (i, &v) in pixels.iter().enumerate() {
-        planes[(i % channels) * h * w + i / channels] = v;
-    }
-    Ok(planes)
-}
-
 /// A batch tensor of `images`, each byte mapped to `(v / 255 - MEAN[c]) / STD[c]` as in training.
 fn normalise(images: &[u8], device: &Device) -> candle_core::Result<Tensor> {
     let [channels, h, w] = INPUT_SHAPE;
@@ -173,3 +170,18 @@ fn normalise(images: &[u8], device: &Device) -> candle_core::Result<Tensor> {
     Tensor::from_vec(values, (b_sz, channels, h, w), device)
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::IMAGE_VERSION;
+
+    #[test]
+    fn the_crate_pins_the_image_version_nas_is_built_with() {
+        let lock = include_str!("../../Cargo.lock");
+        let pinned = format!("name = \"image\"\nversion = \"{IMAGE_VERSION}\"");
+        assert!(
+            lock.contains(&pinned),
+            "update IMAGE_VERSION to the image version in Cargo.lock"
+        );
+    }
+}

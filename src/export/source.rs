@@ -57,9 +57,16 @@ fn header(target: &ExportTarget, graph: &Graph, info: &ExportInfo) -> String {
     }
     line("");
     line(&format!(
-        "- Input: {c}x{h}x{w} images; output: {} logits.",
+        "- Input: {c}x{h}x{w} images; output: {} logits, one per name in [`CLASS_NAMES`].",
         graph.classes()
     ));
+    line(&format!(
+        "- An image of any size: `preprocess::fit(&preprocess::decode(&bytes)?, {c}, {h}, {w})` (the"
+    ));
+    line("  `preprocess.rs` written beside this file) scales it to cover the input with nas's filter");
+    line(
+        "  and cuts the centre, as training did; then normalise each byte by [`MEAN`] and [`STD`].",
+    );
     line(&format!("- Parameters: {}.", thousands(info.params)));
     line(&format!(
         "- Multiply-accumulates per image (conv and linear): {}.",
@@ -98,6 +105,15 @@ fn constants(graph: &Graph, info: &ExportInfo) -> String {
             "(none given at export: identity)",
         ),
     };
+    let names: Vec<String> = match &info.class_names {
+        Some(names) if names.len() == graph.classes() => names.clone(),
+        _ => (0..graph.classes()).map(|i| i.to_string()).collect(),
+    };
+    let names = names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let list = |xs: &[f32]| {
         xs.iter()
             .map(|x| format!("{x:?}"))
@@ -109,11 +125,14 @@ fn constants(graph: &Graph, info: &ExportInfo) -> String {
          pub const INPUT_SHAPE: [usize; 3] = [{c}, {h}, {w}];\n\n\
          /// Number of classes (length of the logits).\n\
          pub const NUM_CLASSES: usize = {};\n\n\
+         /// The name of each class, in the order of the logits.\n\
+         pub const CLASS_NAMES: [&str; {}] = [{names}];\n\n\
          /// Per-channel mean on the 0..1 scale {doc}.\n\
          /// An input byte `v` of channel `c` becomes `(v / 255 - MEAN[c]) / STD[c]`.\n\
          pub const MEAN: [f32; {}] = [{}];\n\n\
          /// Per-channel standard deviation on the 0..1 scale, see [`MEAN`].\n\
          pub const STD: [f32; {}] = [{}];\n",
+        graph.classes(),
         graph.classes(),
         mean.len(),
         list(&mean),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::ImageSize;
 use crate::error::{Error, Result};
 use crate::strategy::{StrategyConfig, StrategyKind};
 use crate::train::TrainConfig;
@@ -36,6 +37,9 @@ pub struct SearchConfig {
     pub dataset: String,
     pub train_size: Option<usize>,
     pub val_size: Option<usize>,
+    /// The size folder images are fitted to; a search records the size it used (given, or
+    /// picked for a mixed-size folder), so a resume and an export fit images the same way.
+    pub image_size: Option<ImageSize>,
     pub train: TrainConfig,
     pub seed: u64,
     /// Hard limits: larger architectures are rejected before training.
@@ -125,6 +129,7 @@ impl Default for SearchConfig {
             dataset: "mnist".into(),
             train_size: Some(3000),
             val_size: Some(1000),
+            image_size: None,
             train,
             seed: 0,
             max_params: None,

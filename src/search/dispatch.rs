@@ -223,6 +223,11 @@ impl Search {
         }
         self.store.put_update(self.step, &stats)?;
         events(SearchEvent::Updated { step: self.step });
+        if self.step == 1 && !self.val_counts.is_empty() {
+            if let Some(warning) = self.learning_warning()? {
+                events(SearchEvent::NotLearning(warning));
+            }
+        }
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::learning::NotLearning;
+use crate::data::DataSummary;
 use crate::store::Candidate;
 use crate::train::TrainEvent;
 
@@ -53,6 +55,11 @@ pub enum SearchEvent {
     },
     /// A finalist's record (with its `finalist` figures) is durable.
     FinalistFinished { candidate: Box<Candidate> },
+    /// The data set is loaded: classes, per-class counts of each split, the image size (and
+    /// why, when a default was picked) and what the image cache did. Sent before `Started`.
+    DataLoaded(Box<DataSummary>),
+    /// After the first batch: the trained candidates score what a constant answer scores.
+    NotLearning(NotLearning),
 }
 
 /// How a search ended.
@@ -75,6 +82,8 @@ pub struct Summary {
     pub interrupted: bool,
     /// The model the run hands out: its best finalist, exported.
     pub delivered: Option<Delivered>,
+    /// Set when the completed candidates look like the search learned nothing.
+    pub warning: Option<NotLearning>,
 }
 
 /// The model a search hands out: the finalist with the best validation accuracy, exported as

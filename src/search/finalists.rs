@@ -51,13 +51,11 @@ pub(super) fn run(
         })
         .cloned()
         .collect();
-    if !todo.is_empty() {
-        let data = Arc::new(full_data(cfg)?);
-        if !train(store, cfg, &data, todo, stop, events)? {
-            return Ok(None);
-        }
+    let data = Arc::new(full_data(cfg)?);
+    if !todo.is_empty() && !train(store, cfg, &data, todo, stop, events)? {
+        return Ok(None);
     }
-    deliver(store, cfg, &chosen)
+    deliver(store, cfg, &chosen, &data)
 }
 
 /// The search's data set with nothing left out: the whole training split and validation split.
@@ -69,6 +67,7 @@ fn full_data(cfg: &SearchConfig) -> Result<Dataset> {
         val_size: None,
         augment: None,
         clamp: true,
+        image_size: cfg.image_size,
     };
     data::load(&spec, &opts)
 }
@@ -183,6 +182,7 @@ fn deliver(
     store: &RunStore,
     cfg: &SearchConfig,
     chosen: &[Candidate],
+    data: &Dataset,
 ) -> Result<Option<Delivered>> {
     let ids: Vec<u64> = chosen.iter().map(|c| c.id).collect();
     let mut best: Option<(Candidate, Finalist)> = None;
@@ -215,6 +215,7 @@ fn deliver(
             c.id,
             store.path().display()
         )),
+        class_names: Some(data.class_names.clone()),
     };
     let exported = export_candidate(store.path(), c.id, &store.path().join("export"), &options)?;
     Ok(Some(Delivered {

@@ -6,6 +6,7 @@ mod dispatch;
 mod events;
 mod finalists;
 mod halving;
+mod learning;
 mod limits;
 mod results;
 mod run;
@@ -16,5 +17,6 @@ pub use config::{Budget, Schedule, SearchConfig, MIN_STEPS, SOFT_OBJECTIVE_EXPON
 pub use events::Delivered;
 pub use events::{SearchEvent, Summary};
 pub use finalists::finalize;
+pub use learning::{check as check_learning, NotLearning, NotLearningKind};
 pub use run::{default_run_name, run_dir};
 pub use search::{resume, start, start_temporary, start_unique};

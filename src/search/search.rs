@@ -15,8 +15,9 @@ use std::time::Instant;
 
 use super::config::{Schedule, SearchConfig};
 use super::events::{SearchEvent, Summary};
+use super::learning::{self, NotLearning};
 use super::{finalists, halving, limits, run};
-use crate::data::{self, Dataset, DatasetSpec, LoadOptions};
+use crate::data::{self, Dataset, DatasetSpec, LoadOptions, SplitKind};
 use crate::error::Result;
 use crate::pool::{parse_devices, Pool, PoolConfig};
 use crate::space::{Decisions, Space, SpaceBody};
@@ -71,7 +72,9 @@ fn start_in(
     cfg.space_path = space.path.clone();
     let (space, data) = with_data(&cfg, space)?;
     if let Some(data) = &data {
+        cfg.image_size = data.image_size;
         cfg.resolve_budget(data.train.len);
+        events(SearchEvent::DataLoaded(Box::new(data.summary())));
     }
     limits::check_feasible(&cfg, &space, events)?;
     let strategy = strategy::build(
@@ -103,6 +106,9 @@ pub fn resume(
 ) -> Result<Summary> {
     let (store, cfg, space) = run::open(dir, force)?;
     let (space, data) = with_data(&cfg, space)?;
+    if let Some(data) = &data {
+        events(SearchEvent::DataLoaded(Box::new(data.summary())));
+    }
     let (step, strategy) = match store.last_checkpoint()? {
         Some((step, bytes)) => (
             step,
@@ -139,6 +145,7 @@ fn with_data(cfg: &SearchConfig, space: Space) -> Result<(Space, Option<Arc<Data
         val_size: cfg.val_size,
         augment: None,
         clamp: true,
+        image_size: cfg.image_size,
     };
     let data = data::load(&spec, &opts)?;
     let space = space.with_input(data.input, data.classes);
@@ -197,6 +204,8 @@ pub(super) struct Search {
     /// The best candidate as (id, accuracy at its highest rung), and its rank.
     pub best: Option<(u64, f64)>,
     pub best_key: Option<(usize, f64)>,
+    /// Images per class of the validation split, for the not-learning check (empty for tables).
+    pub val_counts: Vec<usize>,
 }
 
 impl Search {
@@ -226,6 +235,10 @@ impl Search {
                 halving::rungs(min_epochs, eta, cfg.train.epochs)
             }
         };
+        let val_counts = data
+            .as_ref()
+            .map(|d| d.class_counts(SplitKind::Val))
+            .unwrap_or_default();
         let mut search = Search {
             store,
             cfg,
@@ -248,6 +261,7 @@ impl Search {
             kept: vec![],
             best: None,
             best_key: None,
+            val_counts,
         };
         search.load_history()?;
         Ok(search)
@@ -357,7 +371,20 @@ impl Search {
             max_record_seconds: self.max_record_seconds,
             interrupted: self.interrupted,
             delivered,
+            warning: self.learning_warning()?,
         })
+    }
+
+    /// The not-learning warning over the candidates completed so far, when it applies.
+    pub(super) fn learning_warning(&self) -> Result<Option<NotLearning>> {
+        let accuracies: Vec<f64> = self
+            .store
+            .candidates()?
+            .iter()
+            .filter(|c| c.status == Status::Completed)
+            .filter_map(|c| c.metrics.get("val_acc").copied())
+            .collect();
+        Ok(learning::check(&accuracies, &self.val_counts))
     }
 
     /// How many candidates may train at once: the workers, or one for a table (whose lookups

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the binary, a scratch folder, JSON output.
 #![allow(dead_code)]
 
+pub mod folders;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
