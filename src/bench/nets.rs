@@ -69,7 +69,10 @@ pub fn net(name: &str) -> Result<Graph> {
         }),
         _ => Err(Error::invalid(
             "benchmark net",
-            format!("unknown net `{name}` (known: {})", all_net_names().join(", ")),
+            format!(
+                "unknown net `{name}` (known: {})",
+                all_net_names().join(", ")
+            ),
         )),
     }
 }

@@ -47,7 +47,12 @@ fn check(graph: &Graph, seed: u64) {
             assert!((a - b).abs() <= 1e-4 * scale, "{}: {a} vs {b}", graph.name);
         }
         let classes: Vec<u32> = want.argmax(1).unwrap().to_vec1().unwrap();
-        assert_eq!(net.predict(&mut ws, &xs).unwrap(), classes, "{}", graph.name);
+        assert_eq!(
+            net.predict(&mut ws, &xs).unwrap(),
+            classes,
+            "{}",
+            graph.name
+        );
     }
 }
 

@@ -203,7 +203,14 @@ fn a_step_is_bit_for_bit_the_same_however_many_threads_share_it_and_steal_work()
     let (loss, grads) = run(2);
     for (round, threads) in [2, 1, 2, 3].into_iter().enumerate() {
         let (again, again_grads) = run(threads);
-        assert_eq!(loss.to_bits(), again.to_bits(), "round {round}, {threads} threads");
-        assert!(grads == again_grads, "round {round}, {threads} threads: gradients differ");
+        assert_eq!(
+            loss.to_bits(),
+            again.to_bits(),
+            "round {round}, {threads} threads"
+        );
+        assert!(
+            grads == again_grads,
+            "round {round}, {threads} threads: gradients differ"
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use nas::bench::{all_net_names, gemm_peak_gflops, net, run_bench, BenchConfig, BenchReport};
 use nas::bench::NetTiming;
+use nas::bench::{all_net_names, gemm_peak_gflops, net, run_bench, BenchConfig, BenchReport};
 use nas::child::Kernels;
 
 use super::table::{print_json, render, thousands};

@@ -2,10 +2,10 @@
 //!
 //! Why not im2col + GEMM there: with 16 or 32 channels the column matrix is nine times the
 //! input, written once and then packed again by the GEMM, and those two copies cost as much as
-//! the multiply itself. Here a block of up to 16 output channels times 16 output pixels lives
-//! in 16 vector registers; each input vector, loaded straight from the NCHW plane (masked at
-//! the padding), feeds one FMA per output channel with the weight broadcast from memory. No
-//! copy of the input is made and the arithmetic runs near the FMA units' peak.
+//! the multiply itself. Here a block of up to 8 output channels times 3 output rows of 16
+//! pixels lives in 24 vector registers; each input vector, loaded straight from the NCHW plane
+//! (masked at the padding), feeds one FMA per output channel with the weight broadcast once for
+//! the three rows. No copy of the input is made.
 //!
 //! It covers stride 1, dilation 1, one group, kernels up to 7x7 (the forward pass and, through
 //! the transposed convolution of `im2col::grad_input_into`, the input gradient); everything
@@ -23,7 +23,7 @@ const MAX_KDIM: usize = 2304;
 pub(crate) fn applies(g: &Geom) -> bool {
     let shape = g.stride == 1 && g.dil == 1 && g.groups == 1 && g.kh == g.kw && g.kh <= MAX_K;
     let worth = g.kh > 1 && g.ow >= 4 && g.c * g.kh * g.kw <= MAX_KDIM;
-    shape && worth && avx512() && std::env::var_os("NAS_TMP_NO_DIRECT").is_none()
+    shape && worth && avx512()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -58,7 +58,6 @@ pub(crate) fn conv_into(
             unsafe {
                 let b = bias.map(|b| &b[first..first + len]);
                 match len {
-                    16 => x86::block::<16>(g, xs, wb, b, accumulate, first, ys),
                     8 => x86::block::<8>(g, xs, wb, b, accumulate, first, ys),
                     4 => x86::block::<4>(g, xs, wb, b, accumulate, first, ys),
                     _ => x86::block::<1>(g, xs, wb, b, accumulate, first, ys),
@@ -96,12 +95,12 @@ pub(crate) fn grad_kernel_into(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) 
 }
 
 /// The output channel blocks: `(first channel, channels, offset of its packed weights)`, in
-/// blocks of 16, then 8, 4 and 1 for the rest.
+/// blocks of 8, then 4 and 1 for the rest.
 fn blocks(o: usize, kdim: usize) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
     let mut first = 0;
     while first < o {
-        let len = [16, 8, 4, 1].into_iter().find(|&b| b <= o - first).unwrap_or(1);
+        let len = [8, 4, 1].into_iter().find(|&b| b <= o - first).unwrap_or(1);
         out.push((first, len, first * kdim));
         first += len;
     }
@@ -145,8 +144,13 @@ mod x86 {
         m
     }
 
+    /// Output rows computed together: each broadcast weight then feeds `ROWS` FMAs, so that
+    /// loads (one per FMA with a single row) stop limiting the FMA units.
+    const ROWS: usize = 3;
+
     /// Output channels `first..first + OB` of one sample: `xs` is the sample's input
-    /// (`c x h x w`), `wb` the block's packed weights, `ys` the sample's output.
+    /// (`c x h x w`), `wb` the block's packed weights, `ys` the sample's output. `OB x ROWS`
+    /// vectors of 16 output pixels are summed in registers.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn block<const OB: usize>(
         g: &Geom,
@@ -166,37 +170,60 @@ mod x86 {
             for (kj, m) in masks.iter_mut().enumerate().take(k) {
                 *m = mask(g, ox0, Some(kj));
             }
-            for oy in 0..g.oh {
-                let mut acc = [_mm512_setzero_ps(); OB];
+            for oy0 in (0..g.oh).step_by(ROWS) {
+                let rows = (g.oh - oy0).min(ROWS);
+                let mut acc = [[_mm512_setzero_ps(); ROWS]; OB];
                 for (o, a) in acc.iter_mut().enumerate() {
-                    let at = y.add(o * ohw + oy * g.ow + ox0);
-                    if accumulate {
-                        *a = _mm512_maskz_loadu_ps(out_mask, at);
-                    } else if let Some(b) = bias {
-                        *a = _mm512_set1_ps(b[o]);
+                    for (r, a) in a.iter_mut().enumerate().take(rows) {
+                        let at = y.add(o * ohw + (oy0 + r) * g.ow + ox0);
+                        if accumulate {
+                            *a = _mm512_maskz_loadu_ps(out_mask, at);
+                        } else if let Some(b) = bias {
+                            *a = _mm512_set1_ps(b[o]);
+                        }
                     }
                 }
-                let iy0 = oy as isize - g.pad as isize;
-                let ki_lo = (-iy0).max(0) as usize;
-                let ki_hi = (g.h as isize - iy0).clamp(0, k as isize) as usize;
                 for c in 0..g.c {
-                    for ki in ki_lo..ki_hi {
-                        let row = x.add(c * hw + (iy0 + ki as isize) as usize * g.w);
+                    for ki in 0..k {
+                        // the input row of each output row, and a mask that is empty where
+                        // that row is padding or past the last output row
+                        let mut row = [x; ROWS];
+                        let mut keep = [0u16; ROWS];
+                        for r in 0..ROWS {
+                            let iy = (oy0 + r + ki) as isize - g.pad as isize;
+                            if r < rows && iy >= 0 && iy < g.h as isize {
+                                keep[r] = u16::MAX;
+                                row[r] = x.add(c * hw + iy as usize * g.w);
+                            }
+                        }
                         let wt = wb.as_ptr().add(((c * k + ki) * k) * OB);
                         for (kj, m) in masks.iter().enumerate().take(k) {
-                            // may point one or more floats outside the row: masked lanes are
-                            // never read, so no fault and no stray value
-                            let src = row.wrapping_offset((ox0 + kj) as isize - g.pad as isize);
-                            let xv = _mm512_maskz_loadu_ps(*m, src);
+                            let mut xv = [_mm512_setzero_ps(); ROWS];
+                            for r in 0..ROWS {
+                                // may point outside the row: masked lanes are never read, so
+                                // no fault and no stray value
+                                let src =
+                                    row[r].wrapping_offset((ox0 + kj) as isize - g.pad as isize);
+                                xv[r] = _mm512_maskz_loadu_ps(*m & keep[r], src);
+                            }
                             let wk = wt.add(kj * OB);
                             for (o, a) in acc.iter_mut().enumerate() {
-                                *a = _mm512_fmadd_ps(xv, _mm512_set1_ps(*wk.add(o)), *a);
+                                let wv = _mm512_set1_ps(*wk.add(o));
+                                for r in 0..ROWS {
+                                    a[r] = _mm512_fmadd_ps(xv[r], wv, a[r]);
+                                }
                             }
                         }
                     }
                 }
                 for (o, a) in acc.iter().enumerate() {
-                    _mm512_mask_storeu_ps(y.add(o * ohw + oy * g.ow + ox0), out_mask, *a);
+                    for (r, a) in a.iter().enumerate().take(rows) {
+                        _mm512_mask_storeu_ps(
+                            y.add(o * ohw + (oy0 + r) * g.ow + ox0),
+                            out_mask,
+                            *a,
+                        );
+                    }
                 }
             }
         }
@@ -240,7 +267,10 @@ mod x86 {
                         for &(ox0, out_mask, masks) in &chunks {
                             let mut d = [_mm512_setzero_ps(); OB];
                             for (o, d) in d.iter_mut().enumerate() {
-                                *d = _mm512_maskz_loadu_ps(out_mask, dy.add(o * ohw + oy * g.ow + ox0));
+                                *d = _mm512_maskz_loadu_ps(
+                                    out_mask,
+                                    dy.add(o * ohw + oy * g.ow + ox0),
+                                );
                             }
                             for kj in 0..K {
                                 let src = row.wrapping_offset((ox0 + kj) as isize - g.pad as isize);
@@ -275,12 +305,20 @@ mod tests {
     fn naive(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let mut y = vec![0f32; g.n * g.o * g.oh * g.ow];
         for (i, out) in y.iter_mut().enumerate() {
-            let (ox, oy, o, n) = (i % g.ow, i / g.ow % g.oh, i / (g.ow * g.oh) % g.o, i / (g.ow * g.oh * g.o));
+            let (ox, oy, o, n) = (
+                i % g.ow,
+                i / g.ow % g.oh,
+                i / (g.ow * g.oh) % g.o,
+                i / (g.ow * g.oh * g.o),
+            );
             let mut sum = bias.map_or(0.0, |b| b[o] as f64);
             for c in 0..g.c {
                 for ki in 0..g.kh {
                     for kj in 0..g.kw {
-                        let (iy, ix) = ((oy + ki) as isize - g.pad as isize, (ox + kj) as isize - g.pad as isize);
+                        let (iy, ix) = (
+                            (oy + ki) as isize - g.pad as isize,
+                            (ox + kj) as isize - g.pad as isize,
+                        );
                         if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
                             let xv = x[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
                             sum += xv as f64 * w[((o * g.c + c) * g.kh + ki) * g.kw + kj] as f64;
@@ -309,16 +347,25 @@ mod tests {
             (2, 4, 5, 3, 2, 5, 5),
         ];
         for (n, c, o, k, pad, h, w) in shapes {
-            let params = ConvParams { padding: pad, ..Default::default() };
+            let params = ConvParams {
+                padding: pad,
+                ..Default::default()
+            };
             let g = conv_geom((n, c, h, w), (o, c, k, k), params).unwrap();
             assert!(applies(&g), "{g:?}");
-            let mut draw = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1f32..1f32)).collect() };
+            let mut draw = |len: usize| -> Vec<f32> {
+                (0..len).map(|_| rng.random_range(-1f32..1f32)).collect()
+            };
             let (x, wt, b) = (draw(n * c * h * w), draw(o * c * k * k), draw(o));
             let before = draw(n * o * g.oh * g.ow);
             let want = naive(&g, &x, &wt, Some(&b));
             let mut got = before.clone();
             conv_into(&g, &x, &wt, Some(&b), false, &mut got);
-            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs()));
+            let close = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs()))
+            };
             assert!(close(&got, &want), "{g:?}");
             let plain = naive(&g, &x, &wt, None);
             let mut summed = before.clone();
@@ -338,10 +385,14 @@ mod tests {
                 for s in 0..n {
                     for oy in 0..g.oh {
                         for ox in 0..g.ow {
-                            let (iy, ix) = ((oy + ki) as isize - pad as isize, (ox + kj) as isize - pad as isize);
+                            let (iy, ix) = (
+                                (oy + ki) as isize - pad as isize,
+                                (ox + kj) as isize - pad as isize,
+                            );
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                                 let xv = x[((s * c + ci) * h + iy as usize) * w + ix as usize];
-                                sum += xv as f64 * dy[((s * o + oi) * g.oh + oy) * g.ow + ox] as f64;
+                                sum +=
+                                    xv as f64 * dy[((s * o + oi) * g.oh + oy) * g.ow + ox] as f64;
                             }
                         }
                     }
@@ -351,7 +402,12 @@ mod tests {
             let mut got = dw0.clone();
             assert!(grad_kernel_into(&g, &x, &dy, &mut got));
             let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-            assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-4 * scale), "{g:?} dw");
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| (a - b).abs() <= 1e-4 * scale),
+                "{g:?} dw"
+            );
         }
     }
 }

@@ -4,7 +4,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::with_scratch;
+use super::cpu::{with_partials, with_scratch};
 
 /// Sizes of one convolution, all derived once from the tensor shapes.
 #[derive(Clone, Copy, Debug)]
@@ -419,27 +419,31 @@ const GRAD_CHUNK: usize = 8;
 /// on how many threads shared the work or how they stole it.
 pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let len = g.o * g.kdim();
-    let partial = |(x, dy): (&[f32], &[f32])| {
-        let mut dw = vec![0f32; len];
-        grad_kernel_chunk(g, x, dy, &mut dw);
-        dw
-    };
     let (x_run, dy_run) = (GRAD_CHUNK * g.c * g.hw(), GRAD_CHUNK * g.o * g.ohw());
-    let parts: Vec<Vec<f32>> = if g.batch_parallel() {
-        x.par_chunks(x_run)
-            .zip(dy.par_chunks(dy_run))
-            .map(partial)
-            .collect()
-    } else {
-        x.chunks(x_run).zip(dy.chunks(dy_run)).map(partial).collect()
-    };
-    parts
-        .into_iter()
-        .reduce(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0f32; len])
+    let runs = g.n.div_ceil(GRAD_CHUNK).max(1);
+    with_partials(runs * len, |parts| {
+        let partial = |(part, (x, dy)): (&mut [f32], (&[f32], &[f32]))| {
+            part.fill(0.0);
+            grad_kernel_chunk(g, x, dy, part);
+        };
+        if g.batch_parallel() {
+            parts
+                .par_chunks_mut(len)
+                .zip(x.par_chunks(x_run).zip(dy.par_chunks(dy_run)))
+                .for_each(partial);
+        } else {
+            parts
+                .chunks_mut(len)
+                .zip(x.chunks(x_run).zip(dy.chunks(dy_run)))
+                .for_each(partial);
+        }
+        let mut dw = vec![0f32; len];
+        let used = g.n.div_ceil(GRAD_CHUNK);
+        for part in parts.chunks(len).take(used) {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
+        dw
+    })
 }
 
 /// Bias gradient: `dy` summed over the batch and the output positions.

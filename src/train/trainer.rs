@@ -264,7 +264,11 @@ pub fn evaluate(
         let (xs, ys) = batch?;
         let predicted = net.predict(&mut workspace, &xs)?;
         let labels: Vec<u32> = ys.to_vec1()?;
-        correct += predicted.iter().zip(&labels).filter(|(p, y)| p == y).count() as u64;
+        correct += predicted
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| p == y)
+            .count() as u64;
         total += labels.len();
     }
     if total == 0 {
