@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# nas vs PyTorch on the CPU, one command: training and inference images/s of the reference nets
-# (`nas bench train`, `bench/pytorch_bench.py`) at the same steps, warm-up, batch and threads.
+# nas vs PyTorch on the CPU, one command: training and inference images/s of the benchmark nets
+# (`nas bench train`, `bench/pytorch_bench.py`) at the same steps, warm-up, batch and threads,
+# and each side's peak resident memory per net (each net runs in a process of its own).
 #
 #   bench/compare.sh [--steps N] [--warmup W] [--threads T] [--rounds R] [--reference]
+#                    [--net NAME]...
 #
+# --net (repeatable) times only those nets (default: all of `nas bench nets`). PyTorch builds the
+# nets it does not write out from the graphs nas prints (`nas bench nets --json`).
 # --rounds R (default 3) runs nas and PyTorch R times, alternating, and keeps each net's best
 # round on each side: on a shared machine other load only ever slows a round down, so the best
 # round is the one closest to what the code can do, and alternating gives both sides the same
@@ -14,15 +18,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-steps=20 warmup=3 threads=$(nproc) reference=0 rounds=3
+steps=20 warmup=3 threads=$(nproc) reference=0 rounds=3 nets=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --net) nets+=(--net "$2"); shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --reference) reference=1; shift ;;
-        *) echo "usage: $0 [--steps N] [--warmup W] [--threads T] [--rounds R] [--reference]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--steps N] [--warmup W] [--threads T] [--rounds R] [--reference] [--net NAME]..." >&2; exit 2 ;;
     esac
 done
 
@@ -35,7 +40,8 @@ fi
 cargo build --release --quiet
 nas="${CARGO_TARGET_DIR:-target}/release/nas"
 out=$(mktemp -d)
-common=(--steps "$steps" --warmup "$warmup" --threads "$threads")
+common=(--steps "$steps" --warmup "$warmup" --threads "$threads" "${nets[@]}")
+"$nas" bench nets --json >"$out/nets.json"
 
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds: timing nas (fast kernels)..." >&2
@@ -45,7 +51,8 @@ for round in $(seq 1 "$rounds"); do
         "$nas" bench train "${common[@]}" --kernels reference --json >"$out/nas-reference.$round.json"
     fi
     echo "round $round of $rounds: timing PyTorch (NCHW and channels_last)..." >&2
-    "$venv/bin/python" bench/pytorch_bench.py "${common[@]}" --json >"$out/torch.$round.json" 2>"$out/torch.stderr"
+    "$venv/bin/python" bench/pytorch_bench.py "${common[@]}" --graphs "$out/nets.json" --json \
+        >"$out/torch.$round.json" 2>"$out/torch.stderr"
 done
 
 "$venv/bin/python" - "$out" <<'EOF'
@@ -66,8 +73,14 @@ def best(prefix):
         for net, other in zip(merged["nets"], report["nets"]):
             for layouts in (["nchw", "channels_last"] if "nchw" in net else [None]):
                 a, b = (net, other) if layouts is None else (net[layouts], other[layouts])
-                for key in KEYS:
-                    a[key] = max(a[key], b[key])
+                for key in KEYS + ("train_gflops",):
+                    if key in a:
+                        a[key] = max(a[key], b[key])
+                # memory is not load-dependent: the lowest round is the least disturbed one
+                if a.get("peak_rss_bytes") and b.get("peak_rss_bytes"):
+                    a["peak_rss_bytes"] = min(a["peak_rss_bytes"], b["peak_rss_bytes"])
+        if merged.get("gemm_peak_gflops") and report.get("gemm_peak_gflops"):
+            merged["gemm_peak_gflops"] = max(merged["gemm_peak_gflops"], report["gemm_peak_gflops"])
     merged["rounds"] = len(reports)
     return merged
 
@@ -95,6 +108,23 @@ for phase, key in [("training", "train_images_per_second"), ("inference", "infer
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for r in [header] + rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+print("\npeak resident memory (each net in a process of its own), MB")
+header = ["net", "nas", "torch NCHW", "torch CL", "nas/NCHW", "nas/CL"]
+rows = []
+mb = lambda b: b / (1 << 20) if b else float("nan")
+for n in nas["nets"]:
+    t = torch_nets[n["name"]]
+    ours, nchw, cl = mb(n.get("peak_rss_bytes")), mb(t["nchw"].get("peak_rss_bytes")), mb(t["channels_last"].get("peak_rss_bytes"))
+    rows.append([n["name"], f"{ours:,.0f}", f"{nchw:,.0f}", f"{cl:,.0f}", f"{ours / nchw:.2f}", f"{ours / cl:.2f}"])
+widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+for r in [header] + rows:
+    print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+residual = next((n for n in nas["nets"] if n["name"] == "residual"), None)
+if nas.get("gemm_peak_gflops") and residual:
+    peak = nas["gemm_peak_gflops"]
+    print(f"\nresidual training: {residual['train_gflops']:.1f} GFLOP/s, {100 * residual['train_gflops'] / peak:.0f}% "
+          f"of the f32 GEMM peak measured by nas ({peak:.1f} GFLOP/s)")
 
 print(
     f"\nthreads: nas {nas['threads']}, torch {torch['threads']} (torch {torch['torch']}); "

@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch side of `nas bench train`: the same four reference nets, layer for layer, trained
-with SGD (momentum 0.9, weight decay 5e-4, lr 0.05, as nas's TrainConfig defaults) for the
-same warm-up and timed steps at the same batch and thread count, then timed in eval mode under
-torch.no_grad(), once in NCHW and once in channels_last.
+"""PyTorch side of `nas bench train`: the same nets, layer for layer, trained with SGD
+(momentum 0.9, weight decay 5e-4, lr 0.05, as nas's TrainConfig defaults) for the same warm-up
+and timed steps at the same batch and thread count, then timed in eval mode under
+torch.no_grad(), once in NCHW and once in channels_last; each net and layout in a process of
+its own, whose peak resident memory (VmHWM) is reported beside the speed.
 
-The nets mirror src/bench/nets.rs (LeNet-5 from src/zoo/lenet.rs, the small ResNet) and
-src/arch/lower.rs (dense and inception cells after a conv-BN-ReLU stem). Each net's parameter
-count is checked against the figure the Rust tests assert.
+The four reference nets are written out here, mirroring src/bench/nets.rs (LeNet-5 from
+src/zoo/lenet.rs, the small ResNet) and src/arch/lower.rs (dense and inception cells after a
+conv-BN-ReLU stem); each net's parameter count is checked against the figure the Rust tests
+assert. The other nets (a sampled child of each cell space, zoo nets at 3x32x32) are built
+from their graphs, as `nas bench nets --json` prints them (--graphs FILE), and checked
+against the parameter count nas gives there.
 
-    python bench/pytorch_bench.py [--steps 20] [--warmup 3] [--threads T] [--net NAME] [--json]
+    python bench/pytorch_bench.py [--steps 20] [--warmup 3] [--threads T] [--net NAME]
+        [--graphs FILE] [--json]
 """
 
 import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 
 import torch
@@ -169,6 +176,75 @@ class TwoCells(nn.Module):
         return self.classifier(x.mean((2, 3)))
 
 
+class GraphNet(nn.Module):
+    """A nas graph (src/graph: node 0 the input, each node an op on earlier nodes, the last the
+    logits) as PyTorch modules, one per node."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.nodes = graph["nodes"]
+        readers = [0] * len(self.nodes)
+        for node in self.nodes:
+            for i in node["inputs"]:
+                readers[i] += 1
+        self.readers = readers
+        self.layers = nn.ModuleList(self.layer(node) for node in self.nodes)
+
+    def channels(self, node_id):
+        shape = self.nodes[node_id]["shape"]
+        return shape[0] if isinstance(shape, list) else shape
+
+    def layer(self, node):
+        op, kind = node["op"], node["op"]["op"]
+        cin = self.channels(node["inputs"][0]) if node["inputs"] else 0
+        if kind == "conv":
+            return nn.Conv2d(cin, op["out"], op["kernel"], op["stride"], op["padding"],
+                             op["dilation"], op["groups"], bias=op["bias"])
+        if kind == "batch_norm":
+            return nn.BatchNorm2d(cin)
+        if kind == "linear":
+            return nn.Linear(cin, op["out"], bias=op["bias"])
+        if kind == "max_pool":
+            return nn.MaxPool2d(op["kernel"], op["stride"], op["padding"], ceil_mode=op["ceil"])
+        if kind == "avg_pool":
+            return nn.AvgPool2d(op["kernel"], op["stride"], op["padding"], ceil_mode=op["ceil"])
+        if kind == "dropout":
+            return nn.Dropout(op["p"])
+        if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten"):
+            return nn.Identity()
+        raise SystemExit(f"pytorch_bench.py: no PyTorch op for nas op `{kind}`")
+
+    def forward(self, x):
+        values = [x] + [None] * (len(self.nodes) - 1)
+        left = list(self.readers)
+        for i, node in enumerate(self.nodes[1:], 1):
+            kind, ins = node["op"]["op"], [values[j] for j in node["inputs"]]
+            # in place only on a value no other node reads, as torchvision's ReLU(inplace=True)
+            alone = node["inputs"][0] != 0 and self.readers[node["inputs"][0]] == 1
+            if kind == "relu":
+                y = F.relu(ins[0], inplace=alone)
+            elif kind == "relu6":
+                y = F.relu6(ins[0], inplace=alone)
+            elif kind == "global_avg_pool":
+                y = ins[0].mean((2, 3))
+            elif kind == "concat":
+                y = ins[0] if len(ins) == 1 else torch.cat(ins, 1)
+            elif kind == "add":
+                y = ins[0]
+                for other in ins[1:]:
+                    y = y + other
+            elif kind == "flatten":
+                y = torch.flatten(ins[0], 1)
+            else:
+                y = self.layers[i](ins[0])
+            values[i] = y
+            for j in node["inputs"]:
+                left[j] -= 1
+                if left[j] == 0:
+                    values[j] = None
+        return values[-1]
+
+
 NETS = {
     "lenet5": (LeNet5, (1, 32, 32)),
     "residual": (Residual, (1, 28, 28)),
@@ -234,6 +310,41 @@ def params(name):
     return sum(p.numel() for p in NETS[name][0]().parameters())
 
 
+def add_graphs(path):
+    """Adds the nets of `nas bench nets --json` that are not written out above, built from their
+    graphs; returns nas's parameter count of each."""
+    expected = {}
+    for entry in json.load(open(path)):
+        name = entry["name"]
+        expected[name] = entry["params"]
+        if name not in NETS:
+            NETS[name] = ((lambda g: lambda: GraphNet(g))(entry["graph"]), tuple(entry["input"]))
+    return expected
+
+
+def peak_rss_bytes():
+    """This process's peak resident memory (VmHWM), as nas reports its own."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def in_child(name, layout, args):
+    """Times one net in one layout in a fresh process, so that its peak memory is its own."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--layout", layout,
+           "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--batch-size", str(args.batch_size), "--eval-batch-size", str(args.eval_batch_size),
+           "--threads", str(args.threads)]
+    if args.graphs:
+        cmd += ["--graphs", args.graphs]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -241,19 +352,32 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--eval-batch-size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--net", action="append", choices=list(NETS), help="repeatable")
+    parser.add_argument("--net", action="append", help="repeatable")
+    parser.add_argument("--graphs", help="the JSON of `nas bench nets --json`")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--layout", choices=["nchw", "channels_last"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    expected = dict(EXPECTED_PARAMS)
+    if args.graphs:
+        expected.update(add_graphs(args.graphs))
+    if args.one:
+        timing = time_net(args.one, args, channels_last=args.layout == "channels_last")
+        timing["peak_rss_bytes"] = peak_rss_bytes()
+        print(json.dumps(timing))
+        return
     names = args.net or list(NETS)
     for name in names:
+        if name not in NETS:
+            raise SystemExit(f"unknown net `{name}` (known: {', '.join(NETS)}; more with --graphs)")
         got = params(name)
-        if got != EXPECTED_PARAMS[name]:
-            raise SystemExit(f"{name}: {got} parameters, nas has {EXPECTED_PARAMS[name]}")
+        if got != expected[name]:
+            raise SystemExit(f"{name}: {got} parameters, nas has {expected[name]}")
     nets = []
     for name in names:
-        nchw = time_net(name, args, channels_last=False)
-        cl = time_net(name, args, channels_last=True)
+        nchw = in_child(name, "nchw", args)
+        cl = in_child(name, "channels_last", args)
         nets.append({"name": name, "params": params(name), "nchw": nchw, "channels_last": cl})
         if not args.json:
             print(

@@ -2,7 +2,9 @@
 //! candle's, to compare with PyTorch on the same nets (`bench/pytorch_bench.py`).
 
 mod nets;
+mod peak;
 mod timing;
 
-pub use nets::{net, net_names, residual_net};
+pub use nets::{all_net_names, net, net_names, residual_net, SAMPLE_SEED};
+pub use peak::{gemm_peak_gflops, peak_rss_bytes};
 pub use timing::{run_bench, BenchConfig, BenchReport, NetTiming};

@@ -1,23 +1,59 @@
 //! The reference nets of the benchmark. `bench/pytorch_bench.py` builds the same nets layer for
 //! layer; the parameter counts in the tests are the ones PyTorch prints for them.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
 use crate::arch::{Architecture, Block, Cell, Stage, Stem};
 use crate::error::{Error, Result};
 use crate::graph::{Conv, Graph, NodeId, Op};
+use crate::space::Space;
 use crate::zoo;
 
 /// One grey-scale input of MNIST's size, ten classes: the shape of the searched children.
 const MNIST: [usize; 3] = [1, 28, 28];
 
+/// The four reference nets, the ones the speed targets are set on.
 const NAMES: &[&str] = &["lenet5", "residual", "dense", "inception"];
 
-/// The benchmark's nets, in table order.
+/// What searches train: one child of each shipped cell space (drawn with [`SAMPLE_SEED`], so
+/// `bench/pytorch_bench.py` builds the same net from the graph), then two zoo nets re-targeted
+/// to CIFAR's 3x32x32.
+const SEARCHED: &[&str] = &[
+    "resnet-cells",
+    "bottleneck-cells",
+    "dense-cells",
+    "inception-cells",
+    "mixed-cells",
+];
+const ZOO: &[&str] = &["mobilenet_v2", "resnet18"];
+
+/// The seed of the sampled children of the cell spaces.
+pub const SAMPLE_SEED: u64 = 0;
+
+/// The reference nets, in table order.
 pub fn net_names() -> &'static [&'static str] {
     NAMES
 }
 
-/// The graph of reference net `name`.
+/// Every net of the benchmark, in table order: the reference nets, one sampled child of each
+/// shipped cell space, and the re-targeted zoo nets.
+pub fn all_net_names() -> Vec<&'static str> {
+    NAMES.iter().chain(SEARCHED).chain(ZOO).copied().collect()
+}
+
+/// The graph of benchmark net `name`.
 pub fn net(name: &str) -> Result<Graph> {
+    if SEARCHED.contains(&name) {
+        let space = Space::load(name)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(SAMPLE_SEED);
+        let mut g = space.decode(&space.sample(&mut rng))?.lower()?;
+        g.name = name.to_string();
+        return Ok(g);
+    }
+    if ZOO.contains(&name) {
+        return zoo::build(name, [3, 32, 32], 10);
+    }
     match name {
         "lenet5" => zoo::build("lenet5", [1, 32, 32], 10),
         "residual" => residual_net(),
@@ -33,7 +69,10 @@ pub fn net(name: &str) -> Result<Graph> {
         }),
         _ => Err(Error::invalid(
             "benchmark net",
-            format!("unknown net `{name}` (known: {})", NAMES.join(", ")),
+            format!(
+                "unknown net `{name}` (known: {})",
+                all_net_names().join(", ")
+            ),
         )),
     }
 }
@@ -119,5 +158,16 @@ mod tests {
             assert_eq!(g.params(), want, "{name}");
         }
         assert!(net("vgg16").is_err());
+    }
+
+    #[test]
+    fn the_searched_nets_are_the_same_sample_every_time() {
+        for name in all_net_names() {
+            let g = net(name).unwrap();
+            g.validate().unwrap();
+            assert_eq!(g, net(name).unwrap(), "{name}");
+            assert_eq!(g.classes(), 10, "{name}");
+        }
+        assert_eq!(net("resnet18").unwrap().input(), [3, 32, 32]);
     }
 }

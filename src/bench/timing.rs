@@ -1,17 +1,20 @@
 //! `run_bench`: for each reference net, a few warm-up steps then timed training steps (forward,
 //! backward, SGD with momentum and weight decay, as the trainer does them) on random data, then
 //! timed inference in eval mode. Everything runs in a rayon pool of the requested size, which
-//! is where nas's kernels split their work.
+//! is where nas's kernels split their work. Beside images/s: the training step's GFLOP/s
+//! against the machine's measured GEMM peak, and the process's peak resident memory after each
+//! net (one net per process, as `nas bench train` runs them, makes it that net's).
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, ModuleT, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::nets::{net, net_names};
+use super::nets::{all_net_names, net};
+use super::peak::{gemm_peak_gflops, peak_rss_bytes};
 use crate::child::{init_weights, ChildNet, Kernels, Workspace};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -34,6 +37,8 @@ pub struct BenchConfig {
     /// The nets to time, by name (empty: all of them).
     pub nets: Vec<String>,
     pub seed: u64,
+    /// Whether to measure the f32 GEMM peak the GFLOP/s figures are read against.
+    pub gemm_peak: bool,
 }
 
 impl Default for BenchConfig {
@@ -47,6 +52,7 @@ impl Default for BenchConfig {
             kernels: Kernels::Fast,
             nets: Vec::new(),
             seed: 0,
+            gemm_peak: true,
         }
     }
 }
@@ -64,6 +70,11 @@ pub struct NetTiming {
     pub infer_seconds: f64,
     /// Mean loss of the timed steps, to show the steps did train something finite.
     pub loss: f64,
+    /// Training GFLOP/s: 2 FLOPs per MAC, three passes (forward, input and weight gradients).
+    pub train_gflops: f64,
+    /// The process's peak resident memory once this net had trained and inferred (where the
+    /// system reports it).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// The whole benchmark: its settings and one timing per net.
@@ -77,6 +88,8 @@ pub struct BenchReport {
     pub eval_batch_size: usize,
     pub infer_batches: usize,
     pub kernels: Kernels,
+    /// The measured f32 GEMM peak on the same threads ([`gemm_peak_gflops`]), if measured.
+    pub gemm_peak_gflops: Option<f64>,
     pub nets: Vec<NetTiming>,
 }
 
@@ -89,7 +102,7 @@ pub fn run_bench(cfg: &BenchConfig, done: &mut dyn FnMut(&NetTiming)) -> Result<
         ));
     }
     let names: Vec<String> = if cfg.nets.is_empty() {
-        net_names().iter().map(|n| n.to_string()).collect()
+        all_net_names().iter().map(|n| n.to_string()).collect()
     } else {
         cfg.nets.clone()
     };
@@ -104,6 +117,7 @@ pub fn run_bench(cfg: &BenchConfig, done: &mut dyn FnMut(&NetTiming)) -> Result<
         .num_threads(threads)
         .build()
         .map_err(|e| Error::invalid("threads", e.to_string()))?;
+    let gemm_peak = cfg.gemm_peak.then(|| pool.install(|| gemm_peak_gflops(5)));
     let mut nets = Vec::with_capacity(graphs.len());
     for (name, graph) in names.iter().zip(&graphs) {
         let timing = pool.install(|| time_net(name, graph, cfg))?;
@@ -118,6 +132,7 @@ pub fn run_bench(cfg: &BenchConfig, done: &mut dyn FnMut(&NetTiming)) -> Result<
         eval_batch_size: cfg.eval_batch_size,
         infer_batches: infer_batches(cfg),
         kernels: cfg.kernels,
+        gemm_peak_gflops: gemm_peak,
         nets,
     })
 }
@@ -159,11 +174,14 @@ fn time_net(name: &str, graph: &Graph, cfg: &BenchConfig) -> Result<NetTiming> {
         loss_sum += train_step()?;
     }
     let train_seconds = start.elapsed().as_secs_f64();
+    // the training buffers are not the evaluation's: hand them back before it starts
+    drop(workspace);
 
     let (xs, _) = random_batch(graph, cfg.eval_batch_size, &mut rng, &device)?;
-    let infer = || -> Result<()> {
-        // Reading the logits back is what an evaluation does with them.
-        net.forward_t(&xs, false)?.argmax(1)?.to_vec1::<u32>()?;
+    let mut workspace = Workspace::new();
+    let mut infer = || -> Result<()> {
+        // the predicted classes, as an evaluation (`train::evaluate`) computes them
+        net.predict(&mut workspace, &xs)?;
         Ok(())
     };
     for _ in 0..cfg.warmup {
@@ -185,6 +203,10 @@ fn time_net(name: &str, graph: &Graph, cfg: &BenchConfig) -> Result<NetTiming> {
         train_seconds,
         infer_seconds,
         loss: loss_sum / cfg.steps as f64,
+        train_gflops: 6.0 * (graph.macs() * (cfg.steps * cfg.batch_size) as u64) as f64
+            / train_seconds.max(1e-9)
+            / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
     })
 }
 
@@ -219,6 +241,7 @@ mod tests {
             eval_batch_size: 16,
             threads: Some(2),
             nets: vec!["lenet5".into(), "residual".into()],
+            gemm_peak: false,
             ..Default::default()
         };
         let mut seen = Vec::new();
@@ -231,6 +254,7 @@ mod tests {
             assert!(t.train_images_per_second.is_finite() && t.train_images_per_second > 0.0);
             assert!(t.infer_images_per_second.is_finite() && t.infer_images_per_second > 0.0);
             assert!(t.loss.is_finite(), "{t:?}");
+            assert!(t.train_gflops.is_finite() && t.train_gflops > 0.0, "{t:?}");
         }
     }
 

@@ -156,6 +156,27 @@ impl BatchNormLayer {
         blend(&self.running_var, var, unbiased)
     }
 
+    /// Evaluation mode folded into one per-channel affine map `x * scale + shift`, computed
+    /// as `kernels::batch_norm_eval` computes it.
+    pub(crate) fn eval_affine(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let gamma: Vec<f32> = self.weight.to_vec1()?;
+        let beta: Vec<f32> = self.bias.to_vec1()?;
+        let mean: Vec<f32> = self.running_mean.as_tensor().to_vec1()?;
+        let var: Vec<f32> = self.running_var.as_tensor().to_vec1()?;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + EPS as f32).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Ok((scale, shift))
+    }
+
     /// `(gamma, beta, fused ReLU)`, for nas's own backward pass (`super::tape`).
     pub(crate) fn parts(&self) -> (&Tensor, &Tensor, bool) {
         (&self.weight, &self.bias, self.relu)

@@ -1,5 +1,6 @@
 //! Child networks: candle modules built from op graphs.
 
+mod infer;
 mod init;
 mod layers;
 mod net;
@@ -12,6 +13,8 @@ pub use net::ChildNet;
 pub use pooling::{avg_pool, max_pool};
 pub use tape::Workspace;
 
+#[cfg(test)]
+mod infer_tests;
 #[cfg(test)]
 mod tape_tests;
 #[cfg(test)]

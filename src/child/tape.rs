@@ -26,7 +26,7 @@ use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
 use crate::kernels::conv::conv_geom;
 use crate::kernels::cpu::with_slice;
 use crate::kernels::im2col::{self, matmul};
-use crate::kernels::planes::keep_if;
+use crate::kernels::planes::{channel_affine, keep_if};
 use crate::kernels::pool::{self, PoolGeom};
 
 /// Buffers kept from one training step for the next, so that a step allocates nothing once
@@ -43,7 +43,7 @@ impl Workspace {
     }
 
     /// A buffer of at least `len` floats (the smallest kept one that fits), contents unspecified.
-    fn take(&mut self, len: usize) -> Vec<f32> {
+    pub(super) fn take(&mut self, len: usize) -> Vec<f32> {
         take_from(&mut self.floats, len)
     }
 
@@ -51,7 +51,7 @@ impl Workspace {
         take_from(&mut self.indices, len)
     }
 
-    fn give(&mut self, buf: Vec<f32>) {
+    pub(super) fn give(&mut self, buf: Vec<f32>) {
         if !buf.is_empty() {
             self.floats.push(buf);
         }
@@ -120,13 +120,16 @@ fn map(out: &mut [f32], a: &[f32], f: impl Fn(&mut f32, f32) + Sync) {
 }
 
 /// The state of one step: every node's value, what its backward needs, and its gradient.
-struct Step<'a> {
-    net: &'a ChildNet,
-    ws: &'a mut Workspace,
-    batch: usize,
+pub(super) struct Step<'a> {
+    pub(super) net: &'a ChildNet,
+    pub(super) ws: &'a mut Workspace,
+    /// Training mode (batch statistics, dropout, values kept for the backward pass), or
+    /// evaluation (running statistics, no dropout, see `super::infer`).
+    pub(super) train: bool,
+    pub(super) batch: usize,
     /// The node whose buffer holds each node's value (itself, or its input for pass-through nodes).
-    src: Vec<usize>,
-    values: Vec<Option<Vec<f32>>>,
+    pub(super) src: Vec<usize>,
+    pub(super) values: Vec<Option<Vec<f32>>>,
     saved: Vec<Saved>,
     grads: Vec<Option<Vec<f32>>>,
     /// Whether a node's value depends on a parameter, i.e. whether its gradient is wanted.
@@ -162,43 +165,17 @@ impl ChildNet {
         if labels.len() != batch {
             candle_core::bail!("train_step: {batch} images, {} labels", labels.len())
         }
-        let n = self.layers.len();
-        let mut src: Vec<usize> = (0..n).collect();
-        let mut wants_grad = vec![false; n];
-        for id in 1..n {
-            if self.passes_through(id) {
-                src[id] = src[self.inputs[id][0]];
-            }
-            wants_grad[id] = self.has_params(id) || self.inputs[id].iter().any(|&i| wants_grad[i]);
-        }
-        let mut step = Step {
-            net: self,
-            ws,
-            batch,
-            src,
-            values: (0..n).map(|_| None).collect(),
-            saved: (0..n).map(|_| Saved::Nothing).collect(),
-            grads: (0..n).map(|_| None).collect(),
-            wants_grad,
-            params: GradStore::default(),
-        };
-        let input = xs.contiguous()?;
-        let mut first = step.ws.take(input.elem_count());
-        with_slice(&input, |x| {
-            first[..x.len()].copy_from_slice(x);
-            Ok(())
-        })?;
-        step.values[0] = Some(first);
+        let mut step = Step::new(self, ws, xs, true)?;
         let result = step.run(&labels, smoothing, rng);
         step.recycle();
         result.map(|loss| (loss, std::mem::take(&mut step.params)))
     }
 
-    /// Nodes whose value is their input's, unchanged in memory.
-    fn passes_through(&self, id: usize) -> bool {
+    /// Nodes whose value is their input's, unchanged in memory (in training mode when `train`).
+    pub(super) fn passes_through(&self, id: usize, train: bool) -> bool {
         match &self.layers[id] {
             Layer::Fused | Layer::Flatten => true,
-            Layer::Dropout(p) => *p <= 0.0,
+            Layer::Dropout(p) => *p <= 0.0 || !train,
             _ => false,
         }
     }
@@ -211,7 +188,46 @@ impl ChildNet {
     }
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
+    /// A step of `net` on the batch `xs` (copied into the workspace as node 0's value).
+    pub(super) fn new(
+        net: &'a ChildNet,
+        ws: &'a mut Workspace,
+        xs: &Tensor,
+        train: bool,
+    ) -> Result<Self> {
+        let n = net.layers.len();
+        let mut src: Vec<usize> = (0..n).collect();
+        let mut wants_grad = vec![false; n];
+        for id in 1..n {
+            if net.passes_through(id, train) {
+                src[id] = src[net.inputs[id][0]];
+            }
+            let wanted = net.has_params(id) || net.inputs[id].iter().any(|&i| wants_grad[i]);
+            wants_grad[id] = train && wanted;
+        }
+        let input = xs.contiguous()?;
+        let mut first = ws.take(input.elem_count());
+        with_slice(&input, |x| {
+            first[..x.len()].copy_from_slice(x);
+            Ok(())
+        })?;
+        let mut values: Vec<Option<Vec<f32>>> = (0..n).map(|_| None).collect();
+        values[0] = Some(first);
+        Ok(Step {
+            net,
+            ws,
+            train,
+            batch: xs.dim(0)?,
+            src,
+            values,
+            saved: (0..n).map(|_| Saved::Nothing).collect(),
+            grads: (0..n).map(|_| None).collect(),
+            wants_grad,
+            params: GradStore::default(),
+        })
+    }
+
     fn run(&mut self, labels: &[u32], smoothing: f64, rng: &mut dyn RngCore) -> Result<f64> {
         let n = self.net.layers.len();
         for id in 1..n {
@@ -235,17 +251,21 @@ impl Step<'_> {
         }
         self.grads[last] = Some(dlogits);
         for id in (1..n).rev() {
-            let Some(dy) = self.grads[id].take() else {
-                continue;
-            };
-            if self.src[id] != id {
-                let input = self.net.inputs[id][0];
-                let len = self.len(id);
-                self.add_grad_buf(input, dy, len);
-                continue;
+            if let Some(dy) = self.grads[id].take() {
+                if self.src[id] != id {
+                    let input = self.net.inputs[id][0];
+                    let len = self.len(id);
+                    self.add_grad_buf(input, dy, len);
+                } else {
+                    self.backward(id, &dy)?;
+                    self.ws.give(dy);
+                }
             }
-            self.backward(id, &dy)?;
-            self.ws.give(dy);
+            // every reader of this value has a larger id, so its backward has run: the
+            // buffer can serve the gradients still to come
+            if let Some(value) = self.values[id].take() {
+                self.ws.give(value);
+            }
         }
         Ok(loss)
     }
@@ -260,7 +280,7 @@ impl Step<'_> {
         self.batch * self.numel(id)
     }
 
-    fn value(&self, id: usize) -> &[f32] {
+    pub(super) fn value(&self, id: usize) -> &[f32] {
         let buf = self.values[self.src[id]]
             .as_ref()
             .expect("inputs are computed before their readers");
@@ -275,7 +295,7 @@ impl Step<'_> {
         }
     }
 
-    fn forward(&mut self, id: usize, rng: &mut dyn RngCore) -> Result<()> {
+    pub(super) fn forward(&mut self, id: usize, rng: &mut dyn RngCore) -> Result<()> {
         let net = self.net;
         let ins = &net.inputs[id];
         let x0 = ins.first().copied().unwrap_or(0);
@@ -301,6 +321,10 @@ impl Step<'_> {
                     }
                 })?;
             }
+            Layer::BatchNorm(bn) if !self.train => {
+                let (scale, shift) = bn.eval_affine()?;
+                channel_affine(self.value(x0), out, &scale, &shift, h * w, bn.parts().2);
+            }
             Layer::BatchNorm(bn) => {
                 let (gamma, beta, relu) = bn.parts();
                 let x = self.value(x0);
@@ -318,7 +342,10 @@ impl Step<'_> {
                 let g = pool_geom(n, c, h, w, p)?;
                 let mut arg = self.ws.take_indices(out.len());
                 pool::max_pool_forward(&g, self.value(x0), out, &mut arg[..out.len()]);
-                self.saved[id] = Saved::Argmax(arg);
+                match self.train {
+                    true => self.saved[id] = Saved::Argmax(arg),
+                    false => self.ws.indices.push(arg),
+                }
             }
             Layer::AvgPool(p) => {
                 pool::avg_pool_forward(&pool_geom(n, c, h, w, p)?, self.value(x0), out)
@@ -589,7 +616,7 @@ impl Step<'_> {
     }
 
     /// Hands every buffer still held back to the workspace.
-    fn recycle(&mut self) {
+    pub(super) fn recycle(&mut self) {
         for buf in self.values.drain(..).chain(self.grads.drain(..)).flatten() {
             self.ws.give(buf);
         }

@@ -4,7 +4,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::with_scratch;
+use super::cpu::{with_partials, with_scratch};
 
 /// Sizes of one convolution, all derived once from the tensor shapes.
 #[derive(Clone, Copy, Debug)]
@@ -230,7 +230,7 @@ pub(crate) fn matmul(
 
 /// Runs `f(sample, x_sample, out_sample)` for every sample, across threads when the
 /// batch is large enough.
-fn per_sample(
+pub(super) fn per_sample(
     g: &Geom,
     x: &[f32],
     x_len: usize,
@@ -271,6 +271,9 @@ fn conv_into(
     y: &mut [f32],
 ) {
     debug_assert!(!(accumulate && bias.is_some()));
+    if super::direct::applies(g) {
+        return super::direct::conv_into(g, x, w, bias, accumulate, y);
+    }
     let (og, kdim, ohw) = (g.og(), g.kdim(), g.ohw());
     let y = &mut y[..g.n * g.o * ohw];
     per_sample(g, x, g.c * g.hw(), y, g.o * ohw, |xs, ys| {
@@ -383,6 +386,9 @@ pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], accumulate: bool,
 
 /// Kernel gradient of a run of samples: `dw += sum_n dy[n] * im2col(x[n])^T`.
 fn grad_kernel_chunk(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    if super::direct::applies(g) && super::direct::grad_kernel_into(g, x, dy, dw) {
+        return;
+    }
     let (og, kdim, ohw, hw) = (g.og(), g.kdim(), g.ohw(), g.hw());
     let par = g.gemm_par();
     for (xs, dys) in x.chunks(g.c * hw).zip(dy.chunks(g.o * ohw)) {
@@ -403,32 +409,41 @@ fn grad_kernel_chunk(g: &Geom, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     }
 }
 
-/// Kernel gradient summed over the batch; each task sums a run of samples into its
-/// own buffer, then the buffers are added in batch order, so that the sum does not depend
-/// on how the threads shared the work (a seed gives the same search every time). Several
-/// runs per thread keep the threads busy when one of them is slowed down.
+/// Samples per partial sum of the kernel gradient. Fixed, not derived from the thread count,
+/// so that the order of the sum, and so its bits, are the same on any number of threads: a
+/// seed gives the same search whether its children train on one thread or two.
+const GRAD_CHUNK: usize = 8;
+
+/// Kernel gradient summed over the batch: each task sums a run of `GRAD_CHUNK` samples into
+/// its own buffer, then the buffers are added in batch order, so that the sum does not depend
+/// on how many threads shared the work or how they stole it.
 pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let len = g.o * g.kdim();
-    if !g.batch_parallel() {
+    let (x_run, dy_run) = (GRAD_CHUNK * g.c * g.hw(), GRAD_CHUNK * g.o * g.ohw());
+    let runs = g.n.div_ceil(GRAD_CHUNK).max(1);
+    with_partials(runs * len, |parts| {
+        let partial = |(part, (x, dy)): (&mut [f32], (&[f32], &[f32]))| {
+            part.fill(0.0);
+            grad_kernel_chunk(g, x, dy, part);
+        };
+        if g.batch_parallel() {
+            parts
+                .par_chunks_mut(len)
+                .zip(x.par_chunks(x_run).zip(dy.par_chunks(dy_run)))
+                .for_each(partial);
+        } else {
+            parts
+                .chunks_mut(len)
+                .zip(x.chunks(x_run).zip(dy.chunks(dy_run)))
+                .for_each(partial);
+        }
         let mut dw = vec![0f32; len];
-        grad_kernel_chunk(g, x, dy, &mut dw);
-        return dw;
-    }
-    let per_task = g.n.div_ceil(4 * rayon::current_num_threads());
-    x.par_chunks(per_task * g.c * g.hw())
-        .zip(dy.par_chunks(per_task * g.o * g.ohw()))
-        .map(|(x, dy)| {
-            let mut dw = vec![0f32; len];
-            grad_kernel_chunk(g, x, dy, &mut dw);
-            dw
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .reduce(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0f32; len])
+        let used = g.n.div_ceil(GRAD_CHUNK);
+        for part in parts.chunks(len).take(used) {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
+        dw
+    })
 }
 
 /// Bias gradient: `dy` summed over the batch and the output positions.

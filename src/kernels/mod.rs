@@ -9,6 +9,7 @@
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cpu;
+pub(crate) mod direct;
 pub(crate) mod im2col;
 pub(crate) mod planes;
 pub(crate) mod pool;

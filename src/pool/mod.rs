@@ -5,9 +5,11 @@
 mod device;
 #[allow(clippy::module_inception)]
 mod pool;
+mod split;
 
 pub use device::parse_devices;
 pub use pool::{Job, JobResult, Pool, PoolConfig, PoolEvent, PoolMessage};
+pub use split::{split_cores, SMALL_CHILD_MACS};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, ModuleT, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -342,12 +342,18 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<f64> {
     let (mut correct, mut total) = (0u64, 0usize);
+    // buffers reused from batch to batch: bounded memory, no allocation per op
+    let mut workspace = Workspace::new();
     for batch in data.batches(split, batch_size, None, false, device)? {
         let (xs, ys) = batch?;
-        let predicted = net.forward_t(&xs, false)?.argmax(1)?;
-        let hits: Tensor = predicted.eq(&ys)?.to_dtype(DType::U32)?.sum_all()?;
-        correct += hits.to_scalar::<u32>()? as u64;
-        total += ys.dims1()?;
+        let predicted = net.predict(&mut workspace, &xs)?;
+        let labels: Vec<u32> = ys.to_vec1()?;
+        correct += predicted
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| p == y)
+            .count() as u64;
+        total += labels.len();
     }
     if total == 0 {
         return Err(Error::invalid(
