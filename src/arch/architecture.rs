@@ -133,12 +133,17 @@ impl Architecture {
         parts.join(" | ")
     }
 
-    /// Parses an architecture from JSON text; `path` only labels errors.
+    /// Parses an architecture from JSON text and checks it against the limits; `path` only
+    /// labels errors.
     pub fn from_json(text: &str, path: Option<&Path>) -> Result<Architecture> {
-        serde_json::from_str(text).map_err(|e| Error::Arch {
+        let error = |msg: String| Error::Arch {
             path: path.map(Path::to_path_buf),
-            msg: format!("line {} column {}: {e}", e.line(), e.column()),
-        })
+            msg,
+        };
+        let arch: Architecture = serde_json::from_str(text)
+            .map_err(|e| error(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        arch.check().map_err(error)?;
+        Ok(arch)
     }
 
     /// Pretty JSON of the canonical form.

@@ -45,10 +45,21 @@ pub fn positive_u64(s: &str) -> Result<u64, String> {
 }
 
 /// A whole number of at least 2 (reduction factors such as `--eta`).
+#[allow(dead_code)]
 pub fn at_least_two(s: &str) -> Result<usize, String> {
     let v: usize = parse(s, "a whole number")?;
     if v < 2 {
         return Err("must be at least 2".into());
+    }
+    Ok(v)
+}
+
+/// A number of classes: 2 to [`nas::graph::MAX_CLASSES`].
+pub fn class_count(s: &str) -> Result<usize, String> {
+    let v: usize = parse(s, "a whole number")?;
+    let max = nas::graph::MAX_CLASSES;
+    if !(2..=max).contains(&v) {
+        return Err(format!("{v} is out of range: must be 2 to {max}"));
     }
     Ok(v)
 }
@@ -114,6 +125,11 @@ mod tests {
         assert!(positive_usize("1.5").is_err());
         assert!(positive_u64("0").is_err());
         assert!(at_least_two("1").unwrap_err().contains("at least 2"));
+        assert_eq!(class_count("10"), Ok(10));
+        assert!(class_count("1").is_err());
+        assert!(class_count("18446744073709551615")
+            .unwrap_err()
+            .contains("2 to 100000"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub enum ZooCommand {
         #[arg(long)]
         input: Option<String>,
         /// Number of classes (default: the network's standard count).
-        #[arg(long, value_parser = super::values::at_least_two)]
+        #[arg(long, value_parser = super::values::class_count)]
         classes: Option<usize>,
         #[arg(long)]
         json: bool,

@@ -125,7 +125,28 @@ pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset> {
         DatasetSpec::Folder(dir) => folder::read_dir(dir, opts.seed)?,
         DatasetSpec::Synthetic => synthetic::generate(opts.seed),
     };
+    check_source(spec, &source)?;
     Dataset::from_source(spec.name(), source, opts)
+}
+
+/// Refuses a data set that reads but cannot train a classifier: fewer than two classes, or no
+/// test images.
+fn check_source(spec: &DatasetSpec, source: &SourceData) -> Result<()> {
+    let msg = if source.classes < 2 {
+        format!(
+            "the labels name {} class(es): a classifier needs at least 2",
+            source.classes
+        )
+    } else if source.test.len == 0 {
+        "the test split holds no images".to_string()
+    } else {
+        return Ok(());
+    };
+    let path = match spec {
+        DatasetSpec::Idx(dir) | DatasetSpec::Cifar10(dir) | DatasetSpec::Folder(dir) => dir.clone(),
+        DatasetSpec::Mnist | DatasetSpec::Synthetic => spec.to_string().into(),
+    };
+    Err(Error::Data { path, msg })
 }
 
 impl Dataset {
@@ -224,8 +245,8 @@ fn subset(
 ) -> Result<Split> {
     let Some(size) = size else { return Ok(split) };
     let (what, stream) = match kind {
-        SplitKind::Val => ("val_size", STREAM_VAL_SUBSET),
-        _ => ("train_size", STREAM_TRAIN_SUBSET),
+        SplitKind::Val => ("--val-size", STREAM_VAL_SUBSET),
+        _ => ("--train-size", STREAM_TRAIN_SUBSET),
     };
     if size == 0 || size > split.len {
         return Err(Error::invalid(
@@ -337,7 +358,7 @@ pub(crate) mod tests {
         assert!(ids(&a.val).iter().all(|id| ids(&full.val).contains(id)));
         options.train_size = Some(271);
         let err = Dataset::from_source("t".into(), numbered(300, 3), &options).unwrap_err();
-        assert!(err.to_string().contains("train_size"), "{err}");
+        assert!(err.to_string().contains("--train-size"), "{err}");
     }
 
     #[test]

@@ -302,6 +302,46 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_set_of_one_class_or_no_test_images_is_refused_naming_the_folder() {
+        let load = |dir: &Path| {
+            let spec = crate::data::DatasetSpec::Idx(dir.to_path_buf());
+            crate::data::load(&spec, &Default::default())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_set(dir.path(), false);
+        write(
+            dir.path(),
+            "train-labels-idx1-ubyte",
+            &labels_bytes(&[0; 20]),
+            false,
+        );
+        write(
+            dir.path(),
+            "t10k-labels-idx1-ubyte",
+            &labels_bytes(&[0; 6]),
+            false,
+        );
+        let msg = load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("name 1 class(es)"), "{msg}");
+        assert!(msg.starts_with(&dir.path().display().to_string()), "{msg}");
+        write_set(dir.path(), false);
+        write(
+            dir.path(),
+            "t10k-images-idx3-ubyte",
+            &images_bytes(0, 4, 3),
+            false,
+        );
+        write(
+            dir.path(),
+            "t10k-labels-idx1-ubyte",
+            &labels_bytes(&[]),
+            false,
+        );
+        let msg = load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("the test split holds no images"), "{msg}");
+    }
+
+    #[test]
     fn missing_file_names_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         write_set(dir.path(), false);
