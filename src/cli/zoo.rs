@@ -17,6 +17,7 @@ pub enum ZooCommand {
         json: bool,
     },
     /// A zoo network's layers with output shapes, parameters and MACs.
+    #[command(allow_negative_numbers = true)]
     Show {
         name: String,
         /// Input shape CxHxW (default: the network's standard input).

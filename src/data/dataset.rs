@@ -129,10 +129,15 @@ pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset> {
     Dataset::from_source(spec.name(), source, opts)
 }
 
-/// Refuses a data set that reads but cannot train a classifier: fewer than two classes, or no
-/// test images.
+/// Refuses a data set that reads but cannot train a classifier: fewer than two training
+/// images or classes, or no test images.
 fn check_source(spec: &DatasetSpec, source: &SourceData) -> Result<()> {
-    let msg = if source.classes < 2 {
+    let msg = if source.train.len < 2 {
+        format!(
+            "{} training image(s): at least 2 are needed to carve a validation split",
+            source.train.len
+        )
+    } else if source.classes < 2 {
         format!(
             "the labels name {} class(es): a classifier needs at least 2",
             source.classes

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::dataset::{SourceData, Split};
 use super::files::data_error;
 use crate::error::{Error, Result};
+use crate::graph::MAX_INPUT_SIDE;
 
 /// ChaCha stream for the test carve of a folder without `train/` and `test/`.
 const STREAM_TEST_CARVE: u64 = 4;
@@ -132,6 +133,15 @@ fn assemble(
 ) -> Result<SourceData> {
     let first = &train[0].0;
     let size = image::image_dimensions(first).map_err(|e| data_error(first, e.to_string()))?;
+    if size.0 as usize > MAX_INPUT_SIDE || size.1 as usize > MAX_INPUT_SIDE {
+        return Err(data_error(
+            first,
+            format!(
+                "image is {}x{}: sides longer than {MAX_INPUT_SIDE} are not supported",
+                size.0, size.1
+            ),
+        ));
+    }
     let decode_all = |files: &[(PathBuf, u32)]| {
         files
             .par_iter()

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::dataset::{SourceData, Split};
 use super::files::{check_len, data_error, find_file, read_maybe_gz};
 use crate::error::Result;
+use crate::graph::MAX_INPUT_SIDE;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 pub(crate) const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -130,8 +131,11 @@ pub(crate) fn parse_images(
     let n = header_u32(path, &bytes, 4)? as usize;
     let rows = header_u32(path, &bytes, 8)? as usize;
     let cols = header_u32(path, &bytes, 12)? as usize;
-    if rows == 0 || cols == 0 {
-        return Err(data_error(path, format!("images of size {rows}x{cols}")));
+    if rows == 0 || cols == 0 || rows > MAX_INPUT_SIDE || cols > MAX_INPUT_SIDE {
+        return Err(data_error(
+            path,
+            format!("images of size {rows}x{cols} (sides must be 1 to {MAX_INPUT_SIDE})"),
+        ));
     }
     let expected = n
         .checked_mul(rows * cols)

@@ -145,7 +145,12 @@ pub fn export_zoo(
 pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Result<Exported> {
     let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let arch = Architecture::from_json(&text, Some(path))?;
-    let weights = safetensors_bytes(&fresh_weights(&arch.lower()?)?)?;
+    let located = |e: Error| Error::Arch {
+        path: Some(path.to_path_buf()),
+        msg: e.to_string(),
+    };
+    let graph = arch.lower().map_err(located)?;
+    let weights = safetensors_bytes(&fresh_weights(&graph).map_err(located)?)?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("arch");
     let target = ExportTarget::Arch(arch.clone());
     let info = info_for(stem, &target, options)?;
@@ -154,6 +159,19 @@ pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Resu
 
 fn info_for(name: &str, target: &ExportTarget, options: &ExportOptions) -> Result<ExportInfo> {
     let mut info = ExportInfo::new(&identifier(name), target)?;
+    if let Some(norm) = &options.normalisation {
+        let channels = target.graph()?.input()[0];
+        if norm.mean.len() != channels || norm.std.len() != channels {
+            return Err(Error::invalid(
+                "--mean/--std",
+                format!(
+                    "{} means and {} deviations given, but `{name}` takes {channels}-channel images: give one value per channel",
+                    norm.mean.len(),
+                    norm.std.len()
+                ),
+            ));
+        }
+    }
     info.normalisation = options.normalisation.clone();
     if let Some(how) = &options.generated_by {
         info.generated_by = how.clone();
