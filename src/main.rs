@@ -43,5 +43,5 @@ fn one_line(err: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
-    line.replace('\n', " ")
+    nas::error::one_line(&line)
 }

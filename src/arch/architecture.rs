@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 
 /// A searched network: stem, stages of cells, classifier head.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,8 +140,14 @@ impl Architecture {
             path: path.map(Path::to_path_buf),
             msg,
         };
-        let arch: Architecture = serde_json::from_str(text)
-            .map_err(|e| error(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let arch: Architecture = serde_json::from_str(text).map_err(|e| {
+            error(format!(
+                "line {} column {}: {}",
+                e.line(),
+                e.column(),
+                one_line(&e.to_string())
+            ))
+        })?;
         arch.check().map_err(error)?;
         Ok(arch)
     }

@@ -369,9 +369,32 @@ pub fn number_spans(text: &str) -> Vec<Range<usize>> {
     spans
 }
 
-/// Inputs the fuzzing found that once panicked, hung or were accepted wrongly; each must now be
-/// refused (spaces: or accepted) cleanly.
-pub const FOUND_SPACES: &[&str] = &[];
+/// Space files the fuzzing found that broke a promise (a panic, a message of several lines);
+/// each must now be accepted or refused with a one-line message.
+pub const FOUND_SPACES: &[&str] = &[
+    // a TOML escape put a newline into the quoted cell type of the message
+    "version = 1\nname = \"s\"\n[skeleton]\nstem_channels = 8\nstages = 2\nreduce = \"conv\"\n\
+     channel_growth = 2.0\n[choices]\ncells_per_stage = [1]\ncell = [\"inceptio\\n\"]\nkernel = [3]\n",
+];
 
-/// Architecture JSON the fuzzing found; each must be refused with a one-line message.
-pub const FOUND_ARCHITECTURES: &[&str] = &[];
+/// Architecture JSON the fuzzing found, or that reached the bugs it found by another path; each
+/// must now be refused with a one-line message, never a panic.
+pub const FOUND_ARCHITECTURES: &[&str] = &[
+    // an escaped newline in an unknown field name, quoted by serde into the message
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [], "dropou\nt": 0.0}"#,
+    // MAC count overflow (graph.rs node_macs multiplied unchecked)
+    r#"{"input": [1, 8, 8], "classes": 18446744073709551615, "stem": {"channels": 4, "kernel": 3}, "stages": []}"#,
+    r#"{"input": [1, 4294967296, 4294967296], "classes": 3, "stem": {"channels": 4294967296, "kernel": 3}, "stages": []}"#,
+    // a dropout that is infinite as f32 was written back as null and could not be read again
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [], "dropout": 1e39}"#,
+    // a skip to an anchor that does not exist (lower indexed past the anchors)
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [{"reduce": null, "channels": 4, "cells": [{"block": {"type": "residual", "kernel": 3, "out": 4}, "skips": [5]}]}]}"#,
+    // zero inception branches and zero bottleneck groups (divisions by zero in lowering)
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [{"reduce": null, "channels": 4, "cells": [{"block": {"type": "inception", "kernel": 3, "out": 4, "branches": 0}}]}]}"#,
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [{"reduce": null, "channels": 4, "cells": [{"block": {"type": "bottleneck", "kernel": 3, "out": 4, "expansion": 1, "groups": 0}}]}]}"#,
+    // a dense growth whose 4x bottleneck width overflows, and a dense cell too long to lower
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [{"reduce": null, "channels": 4, "cells": [{"block": {"type": "dense", "kernel": 3, "growth": 4611686018427387904, "layers": 1}}]}]}"#,
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 3}, "stages": [{"reduce": null, "channels": 4, "cells": [{"block": {"type": "dense", "kernel": 3, "growth": 4, "layers": 1000000000}}]}]}"#,
+    // a kernel whose reach overflows the shape arithmetic
+    r#"{"input": [1, 8, 8], "classes": 3, "stem": {"channels": 4, "kernel": 18446744073709551615}, "stages": []}"#,
+];
