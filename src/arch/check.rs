@@ -126,7 +126,7 @@ fn in_range(field: &str, value: usize, lo: usize, hi: usize) -> Result<(), Strin
 }
 
 fn odd_kernel(field: &str, kernel: usize) -> Result<(), String> {
-    if kernel % 2 == 0 || kernel > MAX_KERNEL {
+    if kernel.is_multiple_of(2) || kernel > MAX_KERNEL {
         return Err(format!(
             "`{field}`: kernel {kernel} must be odd, 1 to {MAX_KERNEL}"
         ));

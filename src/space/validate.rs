@@ -40,7 +40,7 @@ pub fn cells(src: &Source, raw: RawCellsSpace) -> Result<CellsSpace> {
         None => ([1, 28, 28], 10),
         Some(inp) => {
             let shape = inp.shape.get_ref();
-            if shape.len() != 3 || shape.iter().any(|&d| d == 0) {
+            if shape.len() != 3 || shape.contains(&0) {
                 return Err(src.error(
                     inp.shape.span(),
                     "input.shape",
@@ -282,7 +282,7 @@ fn positive(src: &Source, v: &Spanned<usize>, field: &str, lo: usize, hi: usize)
 }
 
 fn odd_kernel(src: &Source, span: std::ops::Range<usize>, field: &str, k: usize) -> Result<usize> {
-    if k % 2 == 0 || k == 0 || k > MAX_KERNEL {
+    if k.is_multiple_of(2) || k > MAX_KERNEL {
         return Err(src.error(
             span,
             field,
