@@ -82,6 +82,20 @@ pub enum Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `text` with its control characters (newlines, tabs, NULs) written as escapes, so that a
+/// message quoting what a user wrote stays one line however odd the input.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What to do about a run whose schema version is not the one this build reads.
 fn schema_advice(found: u32, expected: u32) -> &'static str {
     if found > expected {

@@ -23,8 +23,25 @@ fn main() {
         Ok(cli::Exit::Ok) => {}
         Ok(cli::Exit::Interrupted) => std::process::exit(cli::EXIT_INTERRUPTED),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             std::process::exit(EXIT_ERROR);
         }
     }
+}
+
+/// The error and its causes on one line, as `{:#}` prints them, but without a cause that the
+/// message before it already quotes (the library's errors name their cause themselves).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    nas::error::one_line(&line)
 }

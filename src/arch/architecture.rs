@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 
 /// A searched network: stem, stages of cells, classifier head.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,12 +133,23 @@ impl Architecture {
         parts.join(" | ")
     }
 
-    /// Parses an architecture from JSON text; `path` only labels errors.
+    /// Parses an architecture from JSON text and checks it against the limits; `path` only
+    /// labels errors.
     pub fn from_json(text: &str, path: Option<&Path>) -> Result<Architecture> {
-        serde_json::from_str(text).map_err(|e| Error::Arch {
+        let error = |msg: String| Error::Arch {
             path: path.map(Path::to_path_buf),
-            msg: format!("line {} column {}: {e}", e.line(), e.column()),
-        })
+            msg,
+        };
+        let arch: Architecture = serde_json::from_str(text).map_err(|e| {
+            error(format!(
+                "line {} column {}: {}",
+                e.line(),
+                e.column(),
+                one_line(&e.to_string())
+            ))
+        })?;
+        arch.check().map_err(error)?;
+        Ok(arch)
     }
 
     /// Pretty JSON of the canonical form.

@@ -2,12 +2,15 @@
 //! (`stage1.cell2.a.conv`, ...) are the parameter paths of the child net and of exported code.
 
 use super::architecture::{Architecture, Block, Reduce};
-use crate::error::Result;
+use super::check::MAX_NODES;
+use crate::error::{Error, Result};
 use crate::graph::{Conv, Graph, NodeId, Op, Pool};
 
 impl Architecture {
     /// The op graph of this architecture.
     pub fn lower(&self) -> Result<Graph> {
+        let refuse = |msg: String| Error::Arch { path: None, msg };
+        self.check().map_err(refuse)?;
         let mut g = Graph::new(format!("arch-{}", self.hash()), self.input);
         let stem = Conv::same(self.stem.channels, self.stem.kernel);
         let mut x = g.conv_bn_relu("stem", 0, stem)?;
@@ -23,13 +26,21 @@ impl Architecture {
             )?;
             let mut anchors = vec![x];
             for (j, cell) in stage.cells.iter().enumerate() {
+                // Skips in canonical order, so the net is the one its hash and JSON describe.
+                let mut skips = cell.skips.clone();
+                skips.sort_unstable();
                 let mut inputs = vec![anchors[j]];
-                inputs.extend(cell.skips.iter().map(|&k| anchors[k]));
+                inputs.extend(skips.iter().map(|&k| anchors[k]));
                 let input = g.concat(&inputs)?;
                 let name = format!("{prefix}.cell{}", j + 1);
                 let out = block(&mut g, &name, input, &cell.block)?;
                 anchors.push(out);
                 last_dense = matches!(cell.block, Block::Dense { .. });
+                if g.nodes.len() > MAX_NODES {
+                    return Err(refuse(format!(
+                        "more than {MAX_NODES} graph nodes by `stages[{s}].cells[{j}]`: too large a network"
+                    )));
+                }
             }
             x = *anchors.last().expect("anchors start with the stage input");
         }

@@ -1,7 +1,12 @@
 //! Architectures: the settled networks a search space's decisions describe.
 
 mod architecture;
+mod check;
 mod lower;
 
 pub use architecture::{Architecture, Block, Cell, Reduce, Stage, Stem};
+pub use check::{
+    MAX_BRANCHES, MAX_CELLS, MAX_CHANNELS, MAX_EXPANSION, MAX_GROWTH, MAX_KERNEL, MAX_LAYERS,
+    MAX_NODES, MAX_STAGES,
+};
 pub use lower::{bottleneck_width, inception_widths};

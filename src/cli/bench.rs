@@ -38,7 +38,7 @@ pub struct TrainBenchArgs {
     #[arg(long, default_value_t = 512, value_parser = super::values::positive_usize)]
     eval_batch_size: usize,
     /// CPU threads (default: all cores).
-    #[arg(long, value_parser = super::values::positive_usize)]
+    #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
     threads: Option<usize>,
     #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]
     kernels: KernelsArg,

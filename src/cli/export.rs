@@ -33,7 +33,7 @@ pub struct ExportArgs {
     #[arg(long, requires = "zoo")]
     input: Option<String>,
     /// Number of classes for --zoo (default: the network's standard count).
-    #[arg(long, requires = "zoo", value_parser = super::values::at_least_two)]
+    #[arg(long, requires = "zoo", value_parser = super::values::class_count)]
     classes: Option<usize>,
     /// An architecture JSON file to export with fresh weights.
     #[arg(long)]

@@ -39,6 +39,7 @@ enum Command {
         json: bool,
     },
     /// A run's settings and its candidates, best first.
+    #[command(allow_negative_numbers = true)]
     Show {
         /// Run name (under runs/) or path.
         run: String,

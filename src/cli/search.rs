@@ -32,10 +32,10 @@ pub struct SearchArgs {
     #[arg(long, value_parser = super::values::positive_usize)]
     batch: Option<usize>,
     /// Children trained in parallel.
-    #[arg(long, value_parser = super::values::positive_usize)]
+    #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
     workers: Option<usize>,
     /// Threads per worker (default: the cores shared evenly).
-    #[arg(long, value_parser = super::values::positive_usize)]
+    #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
     threads: Option<usize>,
     /// cpu, or cuda:0[,cuda:1...] with the cuda feature.
     #[arg(long)]
@@ -109,7 +109,7 @@ pub struct SearchArgs {
     #[arg(long, value_parser = super::values::positive_f64)]
     controller_lr: Option<f64>,
     /// Controller: LSTM hidden size (default 64).
-    #[arg(long, value_parser = super::values::positive_usize)]
+    #[arg(long, value_parser = super::values::count_up_to::<{ nas::controller::MAX_HIDDEN }>)]
     controller_hidden: Option<usize>,
     /// Controller: entropy bonus weight (default 1e-4).
     #[arg(long, value_parser = super::values::non_negative_f64)]
@@ -222,6 +222,8 @@ pub fn run(args: SearchArgs) -> Result<bool> {
         None => {
             let space = args.space.clone().unwrap_or_default();
             let cfg = args.config(&space);
+            // Refused here, before the run folder exists, rather than when the pool starts.
+            nas::pool::parse_devices(&cfg.device)?;
             let name = args
                 .run
                 .clone()

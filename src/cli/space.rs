@@ -23,6 +23,7 @@ pub enum SpaceCommand {
         json: bool,
     },
     /// Random architectures of a space with their hash, parameters and MACs.
+    #[command(allow_negative_numbers = true)]
     Sample {
         space: String,
         #[arg(short = 'n', long, default_value_t = 5, value_parser = super::values::positive_usize)]

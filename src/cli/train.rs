@@ -61,7 +61,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     /// CPU threads for the kernels (default: all cores).
-    #[arg(long, value_parser = super::values::positive_usize)]
+    #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
     threads: Option<usize>,
     /// nas's own kernels and backward pass, or candle's ops and autograd (for checking).
     #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]
@@ -145,9 +145,13 @@ fn model(args: &TrainArgs, data: &Dataset) -> Result<Model> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "arch".into());
+    let graph = arch.lower().map_err(|e| nas::Error::Arch {
+        path: Some(path.clone()),
+        msg: e.to_string(),
+    })?;
     Ok(Model {
         name,
-        graph: arch.lower()?,
+        graph,
         arch_json: arch.to_json(),
     })
 }

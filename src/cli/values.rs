@@ -35,6 +35,18 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     Ok(v)
 }
 
+/// A whole number from 1 to `MAX` (thread and worker counts, layer sizes).
+pub fn count_up_to<const MAX: usize>(s: &str) -> Result<usize, String> {
+    let v: usize = parse(s, "a whole number")?;
+    if !(1..=MAX).contains(&v) {
+        return Err(format!("{v} is out of range: must be 1 to {MAX}"));
+    }
+    Ok(v)
+}
+
+/// Most threads or workers a command starts.
+pub const MAX_THREADS: usize = 1024;
+
 /// A whole number of at least 1, as a `u64` (limits such as `--max-params`).
 pub fn positive_u64(s: &str) -> Result<u64, String> {
     let v: u64 = parse(s, "a whole number")?;
@@ -45,10 +57,21 @@ pub fn positive_u64(s: &str) -> Result<u64, String> {
 }
 
 /// A whole number of at least 2 (reduction factors such as `--eta`).
+#[allow(dead_code)]
 pub fn at_least_two(s: &str) -> Result<usize, String> {
     let v: usize = parse(s, "a whole number")?;
     if v < 2 {
         return Err("must be at least 2".into());
+    }
+    Ok(v)
+}
+
+/// A number of classes: 2 to [`nas::graph::MAX_CLASSES`].
+pub fn class_count(s: &str) -> Result<usize, String> {
+    let v: usize = parse(s, "a whole number")?;
+    let max = nas::graph::MAX_CLASSES;
+    if !(2..=max).contains(&v) {
+        return Err(format!("{v} is out of range: must be 2 to {max}"));
     }
     Ok(v)
 }
@@ -122,6 +145,14 @@ mod tests {
         assert!(positive_usize("1.5").is_err());
         assert!(positive_u64("0").is_err());
         assert!(at_least_two("1").unwrap_err().contains("at least 2"));
+        assert_eq!(count_up_to::<8>("8"), Ok(8));
+        assert!(count_up_to::<8>("9").unwrap_err().contains("1 to 8"));
+        assert!(count_up_to::<8>("0").is_err());
+        assert_eq!(class_count("10"), Ok(10));
+        assert!(class_count("1").is_err());
+        assert!(class_count("18446744073709551615")
+            .unwrap_err()
+            .contains("2 to 100000"));
     }
 
     #[test]

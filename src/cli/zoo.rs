@@ -17,13 +17,14 @@ pub enum ZooCommand {
         json: bool,
     },
     /// A zoo network's layers with output shapes, parameters and MACs.
+    #[command(allow_negative_numbers = true)]
     Show {
         name: String,
         /// Input shape CxHxW (default: the network's standard input).
         #[arg(long)]
         input: Option<String>,
         /// Number of classes (default: the network's standard count).
-        #[arg(long, value_parser = super::values::at_least_two)]
+        #[arg(long, value_parser = super::values::class_count)]
         classes: Option<usize>,
         #[arg(long)]
         json: bool,

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Largest LSTM hidden size (ENAS uses 100; this is forty times that, still megabytes).
+pub const MAX_HIDDEN: usize = 4096;
+
 /// Everything that shapes the controller's policy and its learning; serde, all optional.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,8 +48,8 @@ impl ControllerConfig {
     /// Checks every setting is in its range.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, msg: &str| Err(Error::invalid(format!("controller.{field}"), msg));
-        if self.hidden == 0 {
-            return bad("hidden", "must be at least 1");
+        if self.hidden == 0 || self.hidden > MAX_HIDDEN {
+            return bad("hidden", &format!("must be 1 to {MAX_HIDDEN}"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", "must be a positive number");

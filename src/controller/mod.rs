@@ -10,7 +10,7 @@ mod controller;
 mod policy;
 pub mod rng;
 
-pub use config::ControllerConfig;
+pub use config::{ControllerConfig, MAX_HIDDEN};
 pub use controller::{Controller, UpdateStats};
 pub use policy::{check_assignment, check_decisions};
 #[cfg(test)]

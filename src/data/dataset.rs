@@ -158,6 +158,7 @@ pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset> {
         }
         DatasetSpec::Synthetic => (synthetic::generate(opts.seed), None),
     };
+    check_source(spec, &source)?;
     let mut data = Dataset::from_source(spec.name(), source, opts)?;
     if matches!(spec, DatasetSpec::Cifar10(_)) {
         data.class_names = cifar::CLASS_NAMES.iter().map(|n| n.to_string()).collect();
@@ -169,6 +170,31 @@ pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset> {
         data.cache = Some(folder.cache);
     }
     Ok(data)
+}
+
+/// Refuses a data set that reads but cannot train a classifier: fewer than two training
+/// images or classes, or no test images.
+fn check_source(spec: &DatasetSpec, source: &SourceData) -> Result<()> {
+    let msg = if source.train.len < 2 {
+        format!(
+            "{} training image(s): at least 2 are needed to carve a validation split",
+            source.train.len
+        )
+    } else if source.classes < 2 {
+        format!(
+            "the labels name {} class(es): a classifier needs at least 2",
+            source.classes
+        )
+    } else if source.test.len == 0 {
+        "the test split holds no images".to_string()
+    } else {
+        return Ok(());
+    };
+    let path = match spec {
+        DatasetSpec::Idx(dir) | DatasetSpec::Cifar10(dir) | DatasetSpec::Folder(dir) => dir.clone(),
+        DatasetSpec::Mnist | DatasetSpec::Synthetic => spec.to_string().into(),
+    };
+    Err(Error::Data { path, msg })
 }
 
 impl Dataset {
@@ -277,8 +303,8 @@ fn subset(
 ) -> Result<Split> {
     let Some(size) = size else { return Ok(split) };
     let (what, stream_id) = match kind {
-        SplitKind::Val => ("val_size", STREAM_VAL_SUBSET),
-        _ => ("train_size", STREAM_TRAIN_SUBSET),
+        SplitKind::Val => ("--val-size", STREAM_VAL_SUBSET),
+        _ => ("--train-size", STREAM_TRAIN_SUBSET),
     };
     if size == 0 || size > split.len {
         return Err(Error::invalid(
@@ -391,7 +417,7 @@ pub(crate) mod tests {
         assert!(ids(&a.val).iter().all(|id| ids(&full.val).contains(id)));
         options.train_size = Some(271);
         let err = Dataset::from_source("t".into(), numbered(300, 3), &options).unwrap_err();
-        assert!(err.to_string().contains("train_size"), "{err}");
+        assert!(err.to_string().contains("--train-size"), "{err}");
     }
 
     #[test]

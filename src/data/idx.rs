@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::dataset::{SourceData, Split};
 use super::files::{check_len, data_error, find_file, read_maybe_gz};
 use crate::error::Result;
+use crate::graph::MAX_INPUT_SIDE;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 pub(crate) const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -130,8 +131,11 @@ pub(crate) fn parse_images(
     let n = header_u32(path, &bytes, 4)? as usize;
     let rows = header_u32(path, &bytes, 8)? as usize;
     let cols = header_u32(path, &bytes, 12)? as usize;
-    if rows == 0 || cols == 0 {
-        return Err(data_error(path, format!("images of size {rows}x{cols}")));
+    if rows == 0 || cols == 0 || rows > MAX_INPUT_SIDE || cols > MAX_INPUT_SIDE {
+        return Err(data_error(
+            path,
+            format!("images of size {rows}x{cols} (sides must be 1 to {MAX_INPUT_SIDE})"),
+        ));
     }
     let expected = n
         .checked_mul(rows * cols)
@@ -299,6 +303,46 @@ pub(crate) mod tests {
             msg.contains("t10k-labels-idx1-ubyte: label 7 of item 3 is out of range"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_set_of_one_class_or_no_test_images_is_refused_naming_the_folder() {
+        let load = |dir: &Path| {
+            let spec = crate::data::DatasetSpec::Idx(dir.to_path_buf());
+            crate::data::load(&spec, &Default::default())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_set(dir.path(), false);
+        write(
+            dir.path(),
+            "train-labels-idx1-ubyte",
+            &labels_bytes(&[0; 20]),
+            false,
+        );
+        write(
+            dir.path(),
+            "t10k-labels-idx1-ubyte",
+            &labels_bytes(&[0; 6]),
+            false,
+        );
+        let msg = load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("name 1 class(es)"), "{msg}");
+        assert!(msg.starts_with(&dir.path().display().to_string()), "{msg}");
+        write_set(dir.path(), false);
+        write(
+            dir.path(),
+            "t10k-images-idx3-ubyte",
+            &images_bytes(0, 4, 3),
+            false,
+        );
+        write(
+            dir.path(),
+            "t10k-labels-idx1-ubyte",
+            &labels_bytes(&[]),
+            false,
+        );
+        let msg = load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("the test split holds no images"), "{msg}");
     }
 
     #[test]

@@ -129,6 +129,10 @@ fn pick_size(dims: &[(u32, u32)]) -> (ImageSize, Option<SizeChoice>) {
     }
 }
 
+/// Longest side of a source image: larger files (a 108-megapixel photo is 12,000 wide) would
+/// need gigabytes to decode before they are shrunk to the input size.
+const MAX_SOURCE_SIDE: u32 = 16_384;
+
 /// A file's content hash and its upright width and height, from its bytes and header.
 fn scan(path: &Path) -> Result<(Hash, (u32, u32))> {
     use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
@@ -140,6 +144,12 @@ fn scan(path: &Path) -> Result<(Hash, (u32, u32))> {
         .into_decoder()
         .map_err(unreadable)?;
     let (w, h) = decoder.dimensions();
+    if w.max(h) > MAX_SOURCE_SIDE {
+        return Err(data_error(
+            path,
+            format!("image is {w}x{h}: sides longer than {MAX_SOURCE_SIDE} are not supported"),
+        ));
+    }
     let turned = matches!(
         decoder.orientation().map_err(unreadable)?,
         Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH

@@ -38,8 +38,12 @@ pub fn export_candidate(
     let store = RunView::open(run_dir)?;
     let candidate = store.candidate(id).cloned().ok_or_else(|| {
         Error::invalid(
-            "candidate id",
-            format!("run {} has no candidate {id}", run_dir.display()),
+            format!("--id {id}"),
+            format!(
+                "run {} has no candidate {id} (it has ids 0 to {})",
+                run_dir.display(),
+                store.len() as i64 - 1
+            ),
         )
     })?;
     // a finalist's weights (trained properly, on the whole training split) come first, with
@@ -55,13 +59,11 @@ pub fn export_candidate(
         None => store.weights(id)?,
     };
     let Some(weights) = weights else {
-        let kept = store.weights_ids();
-        let kept: Vec<String> = kept.iter().map(|i| i.to_string()).collect();
         return Err(Error::invalid(
-            "candidate id",
+            format!("--id {id}"),
             format!(
-                "candidate {id} has no stored weights: a run keeps the weights of its top-K candidates only (ids with weights: {}); export one of those, or retrain this architecture",
-                if kept.is_empty() { "none".to_string() } else { kept.join(", ") }
+                "candidate {id} has no stored weights: {}",
+                kept_advice(&store)
             ),
         ));
     };
@@ -106,7 +108,9 @@ pub fn export_candidate(
     write_all(&target, &info, &weights, &arch.to_json(), out_dir, options)
 }
 
-/// The ids of the best `k` completed candidates by reward (best first).
+/// The ids of the best `k` completed candidates by reward (best first), each with stored
+/// weights; empty when the run has no completed candidate. Asking for more than the run has,
+/// or for one whose weights were not kept, is an error naming `--top`.
 pub fn best_candidates(run_dir: &Path, k: usize) -> Result<Vec<u64>> {
     let store = RunView::open(run_dir)?;
     let mut done: Vec<_> = store
@@ -115,7 +119,38 @@ pub fn best_candidates(run_dir: &Path, k: usize) -> Result<Vec<u64>> {
         .filter(|c| c.status == Status::Completed)
         .collect();
     done.sort_by(|a, b| b.reward.total_cmp(&a.reward).then(a.id.cmp(&b.id)));
-    Ok(done.into_iter().take(k).map(|c| c.id).collect())
+    if !done.is_empty() && k > done.len() {
+        return Err(Error::invalid(
+            format!("--top {k}"),
+            format!(
+                "run {} has only {} completed candidates",
+                run_dir.display(),
+                done.len()
+            ),
+        ));
+    }
+    let ids: Vec<u64> = done.into_iter().take(k).map(|c| c.id).collect();
+    let kept = store.weights_ids();
+    if let Some((rank, id)) = ids.iter().enumerate().find(|(_, id)| !kept.contains(id)) {
+        return Err(Error::invalid(
+            format!("--top {k}"),
+            format!(
+                "candidate {id}, number {} by reward, has no stored weights: {}",
+                rank + 1,
+                kept_advice(&store)
+            ),
+        ));
+    }
+    Ok(ids)
+}
+
+/// What a user can export instead of a candidate whose weights were not kept.
+fn kept_advice(store: &RunView) -> String {
+    let kept: Vec<String> = store.weights_ids().iter().map(|i| i.to_string()).collect();
+    format!(
+        "a run keeps the weights of its best candidates only (`nas search --keep-top`; ids with weights: {}); export one of those with --id, or retrain this architecture",
+        if kept.is_empty() { "none".to_string() } else { kept.join(", ") }
+    )
 }
 
 /// Exports zoo net `name` at `input` with `classes` outputs and fresh deterministic weights.
@@ -143,7 +178,12 @@ pub fn export_zoo(
 pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Result<Exported> {
     let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let arch = Architecture::from_json(&text, Some(path))?;
-    let weights = safetensors_bytes(&fresh_weights(&arch.lower()?)?)?;
+    let located = |e: Error| Error::Arch {
+        path: Some(path.to_path_buf()),
+        msg: e.to_string(),
+    };
+    let graph = arch.lower().map_err(located)?;
+    let weights = safetensors_bytes(&fresh_weights(&graph).map_err(located)?)?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("arch");
     let target = ExportTarget::Arch(arch.clone());
     let info = info_for(stem, &target, options)?;
@@ -152,6 +192,19 @@ pub fn export_arch(path: &Path, out_dir: &Path, options: &ExportOptions) -> Resu
 
 fn info_for(name: &str, target: &ExportTarget, options: &ExportOptions) -> Result<ExportInfo> {
     let mut info = ExportInfo::new(&identifier(name), target)?;
+    if let Some(norm) = &options.normalisation {
+        let channels = target.graph()?.input()[0];
+        if norm.mean.len() != channels || norm.std.len() != channels {
+            return Err(Error::invalid(
+                "--mean/--std",
+                format!(
+                    "{} means and {} deviations given, but `{name}` takes {channels}-channel images: give one value per channel",
+                    norm.mean.len(),
+                    norm.std.len()
+                ),
+            ));
+        }
+    }
     info.normalisation = options.normalisation.clone();
     info.class_names = options.class_names.clone();
     if let Some(how) = &options.generated_by {

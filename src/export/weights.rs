@@ -9,16 +9,19 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::child::ChildNet;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 
 /// The seed of every fresh export.
 const SEED: u64 = 0x6e61_7321;
+/// Most parameters an export with fresh weights makes (4 GiB of `f32`).
+const MAX_FRESH_PARAMS: u64 = 1 << 30;
 
 /// A `VarMap` holding the parameters and batch-norm buffers of `graph` under the engine's paths,
 /// filled deterministically: Kaiming-normal weights, small biases, batch-norm scales and running
 /// statistics near their identity values.
 pub fn fresh_weights(graph: &Graph) -> Result<VarMap> {
+    check_size(graph)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     ChildNet::new(graph, vb)?;
@@ -34,6 +37,25 @@ pub fn fresh_weights(graph: &Graph) -> Result<VarMap> {
     }
     drop(data);
     Ok(varmap)
+}
+
+/// Refuses, before anything is allocated, a net whose weights would not fit: at most
+/// [`MAX_FRESH_PARAMS`], and at most an eighth of the available memory in parameters (4 bytes
+/// each, held twice while the file is written).
+fn check_size(graph: &Graph) -> Result<()> {
+    let params = graph.params();
+    let fits = crate::train::mem_available().map_or(u64::MAX, |bytes| bytes / 8);
+    let limit = MAX_FRESH_PARAMS.min(fits);
+    if params <= limit {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!("network `{}`", graph.name),
+        format!(
+            "{params} parameters is more than the {limit} this machine can make weights for; \
+             give a smaller input or architecture"
+        ),
+    ))
 }
 
 /// Values for the variable `name` of shape `dims`.

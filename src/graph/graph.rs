@@ -21,10 +21,11 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// Number of scalars in one example.
+    /// Number of scalars in one example (saturating: a count too big for `usize` is refused
+    /// wherever it matters, never wrapped).
     pub fn numel(&self) -> usize {
         match self {
-            Shape::Map([c, h, w]) => c * h * w,
+            Shape::Map([c, h, w]) => c.saturating_mul(*h).saturating_mul(*w),
             Shape::Flat(n) => *n,
         }
     }
@@ -212,44 +213,54 @@ impl Graph {
     }
 
     /// Learned parameters of one node, counted as torchvision counts them (no BN buffers).
+    /// Counts saturate at `u64::MAX` rather than wrap, so a net too big to count is too big for
+    /// any limit.
     pub fn node_params(&self, id: NodeId) -> u64 {
         let node = &self.nodes[id];
         let input = node.inputs.first().map(|&i| self.nodes[i].shape);
         let in_ch = input.map(|s| s.channels()).unwrap_or(0) as u64;
         match node.op {
             Op::Conv(c) => {
-                let k = (c.kernel * c.kernel) as u64;
-                c.out as u64 * (in_ch / c.groups as u64) * k + if c.bias { c.out as u64 } else { 0 }
+                let k = (c.kernel as u64).saturating_mul(c.kernel as u64);
+                let bias = if c.bias { c.out as u64 } else { 0 };
+                product(&[c.out as u64, in_ch / c.groups.max(1) as u64, k]).saturating_add(bias)
             }
-            Op::BatchNorm => 2 * in_ch,
-            Op::Linear { out, bias } => in_ch * out as u64 + if bias { out as u64 } else { 0 },
+            Op::BatchNorm => in_ch.saturating_mul(2),
+            Op::Linear { out, bias } => {
+                let bias = if bias { out as u64 } else { 0 };
+                in_ch.saturating_mul(out as u64).saturating_add(bias)
+            }
             _ => 0,
         }
     }
 
-    /// Multiply-accumulates of one node for one example; only convolutions and linear layers count.
+    /// Multiply-accumulates of one node for one example; only convolutions and linear layers
+    /// count. Saturating, as [`Graph::node_params`].
     pub fn node_macs(&self, id: NodeId) -> u64 {
         let node = &self.nodes[id];
-        match (node.op.clone(), node.shape) {
-            (Op::Conv(c), Shape::Map([_, h, w])) => {
-                let in_ch = self.nodes[node.inputs[0]].shape.channels();
-                (c.out * h * w * (in_ch / c.groups) * c.kernel * c.kernel) as u64
-            }
-            (Op::Linear { out, .. }, _) => {
-                (self.nodes[node.inputs[0]].shape.channels() * out) as u64
-            }
+        let in_ch = |n: &Node| self.nodes[n.inputs[0]].shape.channels() as u64;
+        match (&node.op, node.shape) {
+            (Op::Conv(c), Shape::Map([_, h, w])) => product(&[
+                c.out as u64,
+                h as u64,
+                w as u64,
+                in_ch(node) / c.groups.max(1) as u64,
+                c.kernel as u64,
+                c.kernel as u64,
+            ]),
+            (Op::Linear { out, .. }, _) => in_ch(node).saturating_mul(*out as u64),
             _ => 0,
         }
     }
 
     /// Learned parameters of the whole net.
     pub fn params(&self) -> u64 {
-        (0..self.nodes.len()).map(|i| self.node_params(i)).sum()
+        (0..self.nodes.len()).fold(0, |sum, i| sum.saturating_add(self.node_params(i)))
     }
 
     /// Conv and linear multiply-accumulates of one forward pass on one example.
     pub fn macs(&self) -> u64 {
-        (0..self.nodes.len()).map(|i| self.node_macs(i)).sum()
+        (0..self.nodes.len()).fold(0, |sum, i| sum.saturating_add(self.node_macs(i)))
     }
 
     /// Checks invariants that `push` cannot see: unique parameter paths, a flat output.
@@ -273,6 +284,11 @@ impl Graph {
     }
 }
 
+/// The product of `factors`, saturating at `u64::MAX`.
+fn product(factors: &[u64]) -> u64 {
+    factors.iter().fold(1u64, |p, &f| p.saturating_mul(f))
+}
+
 /// Output shape of `op` applied to inputs of `shapes`, or why it cannot be applied.
 fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
     let map = |s: &Shape| match s {
@@ -292,9 +308,19 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
                     c.groups, c.out
                 ));
             }
-            let reach = c.dilation * (c.kernel - 1) + 1;
+            let too_big = || format!("conv settings {c:?} are too large");
+            let reach = c
+                .dilation
+                .checked_mul(c.kernel - 1)
+                .and_then(|r| r.checked_add(1))
+                .ok_or_else(too_big)?;
             let out_len = |len: usize| {
-                (len + 2 * c.padding)
+                let padded = c
+                    .padding
+                    .checked_mul(2)
+                    .and_then(|p| p.checked_add(len))
+                    .ok_or_else(too_big)?;
+                padded
                     .checked_sub(reach)
                     .map(|span| span / c.stride + 1)
                     .ok_or_else(|| format!("kernel {} does not fit input {len}", c.kernel))
@@ -308,7 +334,7 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
             if matches!(op, Op::AvgPool(_)) && p.ceil {
                 return Err("average pooling in ceil mode is not supported".into());
             }
-            if p.padding * 2 > p.kernel {
+            if p.padding > p.kernel / 2 {
                 return Err(format!(
                     "padding {} exceeds half the kernel {}",
                     p.padding, p.kernel
@@ -331,7 +357,11 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
             if maps.iter().any(|m| m[1] != h || m[2] != w) {
                 return Err(format!("concat of maps with different sizes: {shapes:?}"));
             }
-            Ok(Shape::Map([maps.iter().map(|m| m[0]).sum(), h, w]))
+            let channels = maps
+                .iter()
+                .try_fold(0usize, |sum, m| sum.checked_add(m[0]))
+                .ok_or_else(|| "concat of too many channels".to_string())?;
+            Ok(Shape::Map([channels, h, w]))
         }
         Op::Add => {
             if shapes.iter().any(|s| *s != shapes[0]) {

@@ -81,11 +81,12 @@ impl Pool {
         if self.stride == 0 || self.kernel == 0 {
             return None;
         }
+        let int = |v: usize| i64::try_from(v).ok().filter(|&v| v < i64::MAX / 4);
         let (len_i, pad, k, s) = (
-            len as i64,
-            self.padding as i64,
-            self.kernel as i64,
-            self.stride as i64,
+            int(len)?,
+            int(self.padding)?,
+            int(self.kernel)?,
+            int(self.stride)?,
         );
         // PyTorch's pooling_output_shape: C integer division, then the ceil-mode correction.
         let span = len_i + 2 * pad - k + if self.ceil { s - 1 } else { 0 };

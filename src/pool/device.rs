@@ -14,7 +14,7 @@ pub fn parse_devices(s: &str) -> Result<Vec<Device>> {
         .collect::<Result<Vec<_>>>()?;
     if devices.is_empty() {
         return Err(Error::invalid(
-            "device",
+            "--device",
             "no device given (expected cpu or cuda:N,...)",
         ));
     }
@@ -30,10 +30,10 @@ fn parse_one(name: &str) -> Result<Device> {
         Some(rest) => rest
             .strip_prefix(':')
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| Error::invalid("device", format!("`{name}` (expected cuda:N)")))?,
+            .ok_or_else(|| Error::invalid("--device", format!("`{name}` (expected cuda:N)")))?,
         None => {
             return Err(Error::invalid(
-                "device",
+                "--device",
                 format!("unknown device `{name}` (expected cpu or cuda:N)"),
             ))
         }
@@ -49,7 +49,7 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(_ordinal: usize) -> Result<Device> {
     Err(Error::invalid(
-        "device",
+        "--device",
         "this nas was built without the cuda feature (rebuild with --features cuda)",
     ))
 }

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{one_line, Error};
 
 /// A space file's text and path, for locating errors in it.
 pub struct Source<'a> {
@@ -29,8 +29,8 @@ impl Source<'_> {
             path: self.path.to_path_buf(),
             line,
             column,
-            field: field.to_string(),
-            msg: msg.into(),
+            field: one_line(field),
+            msg: one_line(&msg.into()),
         }
     }
 

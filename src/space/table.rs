@@ -12,7 +12,7 @@ use super::decision::{Decision, DecisionKind};
 use super::location::Source;
 use super::raw::RawTableSpace;
 use super::validate::check_version;
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 
 /// One row of the table: the reward and every other numeric column.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -190,7 +190,7 @@ fn fidelities(
 fn csv_error(path: &Path, line: u64, msg: impl Into<String>) -> Error {
     Error::Data {
         path: path.to_path_buf(),
-        msg: format!("line {line}: {}", msg.into()),
+        msg: format!("line {line}: {}", one_line(&msg.into())),
     }
 }
 

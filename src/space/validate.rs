@@ -8,11 +8,12 @@ use toml::Spanned;
 use super::cells::{CellType, CellsSpace, Choices, Setting};
 use super::location::Source;
 use super::raw::{RawCellsSpace, RawChoices, FORMAT_VERSION};
-use crate::arch::Reduce;
+use crate::arch::{Reduce, MAX_KERNEL};
 use crate::error::{Error, Result};
+use crate::graph::{MAX_CLASSES, MAX_INPUT_CHANNELS, MAX_INPUT_SIDE};
 
-/// Largest kernel, stage count, cell count and channel count a space may ask for.
-const MAX_KERNEL: usize = 11;
+/// Largest stage count, cell count and channel count a space may ask for (kernels: as an
+/// architecture may have).
 const MAX_STAGES: usize = 6;
 const MAX_CELLS: usize = 8;
 const MAX_CHANNELS: usize = 4096;
@@ -39,14 +40,21 @@ pub fn cells(src: &Source, raw: RawCellsSpace) -> Result<CellsSpace> {
         None => ([1, 28, 28], 10),
         Some(inp) => {
             let shape = inp.shape.get_ref();
-            if shape.len() != 3 || shape.iter().any(|&d| d == 0) {
+            if shape.len() != 3 || shape.contains(&0) {
                 return Err(src.error(
                     inp.shape.span(),
                     "input.shape",
                     "must be three positive numbers: [channels, height, width]",
                 ));
             }
-            positive(src, &inp.classes, "input.classes", 2, 100_000)?;
+            if shape[0] > MAX_INPUT_CHANNELS || shape[1..].iter().any(|&d| d > MAX_INPUT_SIDE) {
+                return Err(src.error(
+                    inp.shape.span(),
+                    "input.shape",
+                    format!("{shape:?} is too large: at most {MAX_INPUT_CHANNELS} channels and sides of {MAX_INPUT_SIDE}"),
+                ));
+            }
+            positive(src, &inp.classes, "input.classes", 2, MAX_CLASSES)?;
             ([shape[0], shape[1], shape[2]], *inp.classes.get_ref())
         }
     };
@@ -274,7 +282,7 @@ fn positive(src: &Source, v: &Spanned<usize>, field: &str, lo: usize, hi: usize)
 }
 
 fn odd_kernel(src: &Source, span: std::ops::Range<usize>, field: &str, k: usize) -> Result<usize> {
-    if k % 2 == 0 || k == 0 || k > MAX_KERNEL {
+    if k.is_multiple_of(2) || k > MAX_KERNEL {
         return Err(src.error(
             span,
             field,

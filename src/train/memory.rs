@@ -11,8 +11,13 @@ const FORWARD_BACKWARD_FACTOR: u64 = 3;
 /// Estimated bytes of activations for training `graph` on batches of `batch_size` (f32):
 /// every node's output, times the batch, times 4 bytes, times 3 for forward and backward.
 pub fn activation_bytes(graph: &Graph, batch_size: usize) -> u64 {
-    let per_example: u64 = graph.nodes.iter().map(|n| n.shape.numel() as u64).sum();
-    per_example * batch_size as u64 * 4 * FORWARD_BACKWARD_FACTOR
+    let per_example = graph
+        .nodes
+        .iter()
+        .fold(0u64, |sum, n| sum.saturating_add(n.shape.numel() as u64));
+    per_example
+        .saturating_mul(batch_size as u64)
+        .saturating_mul(4 * FORWARD_BACKWARD_FACTOR)
 }
 
 /// `MemAvailable` of `/proc/meminfo` in bytes, when the system has one.

@@ -173,7 +173,9 @@ fn memory_check(graph: &Graph, cfg: &TrainConfig, device: &Device) -> Option<Str
     // Evaluation keeps no values for a backward pass: a third of the training factor.
     let evaluation = activation_bytes(graph, cfg.eval_batch_size) / 3;
     // Weights, gradients, velocities and the update's temporaries.
-    let need = training.max(evaluation) + graph.params() * 4 * 4;
+    let need = training
+        .max(evaluation)
+        .saturating_add(graph.params().saturating_mul(4 * 4));
     (need > limit).then(|| {
         format!(
             "out of memory: training needs about {} (batch {}, activations of {} values per \
@@ -183,8 +185,7 @@ fn memory_check(graph: &Graph, cfg: &TrainConfig, device: &Device) -> Option<Str
             graph
                 .nodes
                 .iter()
-                .map(|n| n.shape.numel() as u64)
-                .sum::<u64>(),
+                .fold(0u64, |sum, n| sum.saturating_add(n.shape.numel() as u64)),
             human_bytes(limit)
         )
     })

@@ -12,7 +12,7 @@
 
 use super::Builder;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, NodeId, Op, Pool, Shape};
+use crate::graph::{check_input, Graph, NodeId, Op, Pool, Shape};
 
 /// Largest side searched for when working out a net's minimum input.
 const MAX_SIDE: usize = 1024;
@@ -25,12 +25,7 @@ pub(super) fn build_checked(
     classes: usize,
 ) -> Result<Graph> {
     let [c, h, w] = input;
-    if c == 0 || h == 0 || w == 0 || classes == 0 {
-        return Err(Error::invalid(
-            format!("input for {name}"),
-            format!("{c}x{h}x{w} with {classes} classes has a zero dimension"),
-        ));
-    }
+    check_input(&format!("input for {name}"), input, classes)?;
     let err = match build(input, classes) {
         Ok(graph) => return graph.validate().map(|()| graph),
         Err(err @ Error::Graph { .. }) => err,
