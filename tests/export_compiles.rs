@@ -264,9 +264,16 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
         let expected = engine_logits(g, &e.weights, &inputs[&e.name]);
         let diff = max_abs_diff(&outputs[&e.name], &expected);
         eprintln!("{}: max |exported - engine| = {diff:e}", e.name);
-        assert!(diff <= 1e-5, "{}: logits differ by {diff}", e.name);
         let spread = max_abs_diff(&expected, &expected.zeros_like().unwrap());
         assert!(spread > 1e-3, "{}: logits are all near zero", e.name);
+        // float rounding only: the code paths sum in different orders (direct convolution in
+        // the engine, the exported ops' batch sizes), which over resnet18's 20 layers reaches
+        // about 1e-5; a wrong op or weight moves logits by a share of their spread
+        assert!(
+            diff <= 1e-4 && diff <= 1e-3 * spread,
+            "{}: logits differ by {diff} (spread {spread})",
+            e.name
+        );
     }
 }
 

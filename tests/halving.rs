@@ -80,8 +80,18 @@ fn halving_on_a_table_promotes_the_best_third_of_each_rung_at_the_fidelity_cost(
     };
     let completed = at_rung(0);
     assert!(completed >= 20, "{completed} of 30 were distinct");
-    // ASHA promotes until the top third of rung 0 has moved up, and no more
-    assert_eq!(at_rung(1), completed / 3);
+    // ASHA promotes greedily (whatever is in the top third when a worker is free), so at
+    // the end at least the top third of rung 0 has moved up, and far from everything
+    assert!(
+        at_rung(1) >= completed / 3,
+        "{} promoted of {completed}",
+        at_rung(1)
+    );
+    assert!(
+        at_rung(1) < completed,
+        "{} promoted of {completed}",
+        at_rung(1)
+    );
     for c in candidates {
         let rungs = c["rungs"].as_array().unwrap();
         if rungs.len() == 2 {
@@ -97,18 +107,25 @@ fn halving_on_a_table_promotes_the_best_third_of_each_rung_at_the_fidelity_cost(
     }
     let spent = summary["epochs_spent"].as_f64().unwrap();
     assert_eq!(spent, (completed + 8 * at_rung(1)) as f64);
-    // the promoted are the best of rung 0
+    // every candidate of the final top third of rung 0 was promoted
     let mut rung0: Vec<f64> = candidates
         .iter()
         .filter_map(|c| c["rungs"][0]["val_acc"].as_f64())
         .collect();
     rung0.sort_by(|a, b| b.total_cmp(a));
-    let cut = rung0[at_rung(1) - 1];
-    for c in candidates
-        .iter()
-        .filter(|c| c["rungs"].as_array().is_some_and(|r| r.len() == 2))
-    {
-        assert!(c["rungs"][0]["val_acc"].as_f64().unwrap() >= cut);
+    let first_outside = rung0[completed / 3];
+    for c in candidates {
+        let rungs = c["rungs"].as_array().unwrap();
+        if rungs
+            .first()
+            .is_some_and(|r| r["val_acc"].as_f64().unwrap() > first_outside)
+        {
+            assert_eq!(
+                rungs.len(),
+                2,
+                "a top-third candidate was not promoted: {c}"
+            );
+        }
     }
     // the best candidate is the best at the highest rung
     let best = &candidates[0];

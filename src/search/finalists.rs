@@ -42,6 +42,11 @@ pub(super) fn run(
         .collect();
     chosen.sort_by(Candidate::best_first);
     chosen.truncate(cfg.finalists);
+    let data = Arc::new(full_data(cfg)?);
+    let cfg = &SearchConfig {
+        final_epochs: cfg.final_epochs_for(data.train.len),
+        ..cfg.clone()
+    };
     let todo: Vec<Candidate> = chosen
         .iter()
         .filter(|c| {
@@ -51,7 +56,6 @@ pub(super) fn run(
         })
         .cloned()
         .collect();
-    let data = Arc::new(full_data(cfg)?);
     if !todo.is_empty() && !train(store, cfg, &data, todo, stop, events)? {
         return Ok(None);
     }
