@@ -65,7 +65,10 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
         "run {} (space {}, created {}, {})",
         store.path().display(),
         meta.space_name,
-        meta.created_at,
+        meta.created_at
+            .parse()
+            .map(nas::search::utc_time)
+            .unwrap_or_else(|_| meta.created_at.clone()),
         store.status().as_str()
     );
     println!("settings: {}", serde_json::to_string(&meta.settings)?);

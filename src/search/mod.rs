@@ -18,5 +18,5 @@ pub use events::Delivered;
 pub use events::{SearchEvent, Summary};
 pub use finalists::finalize;
 pub use learning::{check as check_learning, NotLearning, NotLearningKind};
-pub use run::{default_run_name, run_dir};
+pub use run::{default_run_name, run_dir, utc_time};
 pub use search::{resume, start, start_temporary, start_unique};

@@ -24,13 +24,21 @@ pub fn default_run_name(space: &str, seed: u64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let ((y, m, d), (hh, mm, ss)) = utc(secs);
+    format!("{space}-s{seed}-{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+}
+
+/// Seconds since the Unix epoch as `2026-11-22 17:45:01 UTC`, for people reading a run.
+pub fn utc_time(secs: u64) -> String {
+    let ((y, m, d), (hh, mm, ss)) = utc(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+}
+
+fn utc(secs: u64) -> ((i64, u32, u32), (u64, u64, u64)) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{space}-s{seed}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    (
+        civil_from_days(days as i64),
+        (rem / 3600, rem % 3600 / 60, rem % 60),
     )
 }
 
