@@ -12,12 +12,13 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelSharing {
-    /// Each kernel size has its own weights (and its own batch norm), as ENAS's macro space
-    /// gives each operation its own: the measured default (see the module documentation).
+    /// A smaller kernel is the centre of the largest (Once-for-All without its transform
+    /// matrix): the default, since it shares more and learns faster (see `crate::enas`).
     #[default]
-    Own,
-    /// A smaller kernel is the centre of the largest (Once-for-All without its transform).
     Centre,
+    /// Each kernel size has its own weights (and its own batch norm), as ENAS's macro space
+    /// gives each operation its own.
+    Own,
 }
 
 impl KernelSharing {
@@ -67,7 +68,8 @@ pub struct EnasConfig {
     pub rate_batch: usize,
     /// Architectures the final policy samples and rates to derive the result (N).
     pub derive: usize,
-    /// Validation images (always the same ones) each derived architecture is rated on.
+    /// Validation images (always the same ones) each derived architecture is rated on; the
+    /// best `4 * top` are rated again on four times as many.
     pub derive_batch: usize,
     /// The best-rated derived architectures trained stand-alone as candidates (K).
     pub top: usize,
@@ -87,8 +89,8 @@ impl Default for EnasConfig {
             rate_batch: 64,
             derive: 300,
             derive_batch: 128,
-            top: 3,
-            kernels: KernelSharing::Own,
+            top: 5,
+            kernels: KernelSharing::Centre,
             lr: None,
             grad_clip: 5.0,
         }
@@ -115,7 +117,10 @@ impl EnasConfig {
             return Err(Error::invalid("--enas-lr", "must be a positive number"));
         }
         if !(self.grad_clip.is_finite() && self.grad_clip > 0.0) {
-            return Err(Error::invalid("enas.grad_clip", "must be a positive number"));
+            return Err(Error::invalid(
+                "enas.grad_clip",
+                "must be a positive number",
+            ));
         }
         Ok(())
     }

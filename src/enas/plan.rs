@@ -61,6 +61,7 @@ pub(super) fn plan(
         extents,
         sharing,
         blocks,
+        last_cell: last_cells(graph),
         plan: ChildPlan::default(),
     };
     let mut layouts: Vec<Vec<Segment>> = Vec::with_capacity(graph.nodes.len());
@@ -77,6 +78,8 @@ struct Planner<'a> {
     extents: &'a Extents,
     sharing: KernelSharing,
     blocks: &'a mut Blocks,
+    /// Per stage (from 1), the number of its last cell in this child.
+    last_cell: Vec<usize>,
     plan: ChildPlan,
 }
 
@@ -90,16 +93,17 @@ impl Planner<'_> {
                 vec![segment("input", c, c)]
             }
             Op::Conv(conv) => {
-                self.conv(node, conv, input(0))?;
+                self.conv(node, conv, &self.seen_from(&node.name, input(0)))?;
                 let max = self.extents.out(&node.name)?;
                 vec![segment(&node.name, conv.out, max)]
             }
             Op::BatchNorm => {
-                self.norm(node, input(0))?;
+                self.norm(node, &self.seen_from(&node.name, input(0)))?;
                 input(0).clone()
             }
             Op::Linear { out, bias } => {
-                self.linear(node, *out, *bias, input(0))?;
+                let seen = self.seen_from(&node.name, input(0));
+                self.linear(node, *out, *bias, &seen)?;
                 let max = self.extents.out(&node.name)?;
                 vec![segment(&node.name, *out, max)]
             }
@@ -138,6 +142,25 @@ impl Planner<'_> {
         })
     }
 
+    /// A layout as `consumer` reads it. Outside a stage only its last cell's output is seen,
+    /// so there a source is named for its distance from the stage's end (`stage1.last-0.b`),
+    /// not for its cell: the next stage and the classifier keep their weights whether the
+    /// stage has one cell or three (Once-for-All's elastic depth does the same).
+    fn seen_from(&self, consumer: &str, layout: &[Segment]) -> Vec<Segment> {
+        let consumer_stage = stage_of(consumer).map(|(s, _)| s);
+        layout
+            .iter()
+            .map(|seg| match stage_of(&seg.key) {
+                Some((s, Some((cell, rest)))) if consumer_stage != Some(s) => {
+                    let last = self.last_cell.get(s).copied().unwrap_or(cell);
+                    let key = format!("stage{s}.last-{}.{rest}", last.saturating_sub(cell));
+                    Segment { key, ..seg.clone() }
+                }
+                _ => seg.clone(),
+            })
+            .collect()
+    }
+
     /// The kernel-size tag of a block: empty when kernels share, else `@kK`.
     fn tag(&self, kernel: usize) -> String {
         match self.sharing {
@@ -159,7 +182,10 @@ impl Planner<'_> {
             let bound = 1.0 / ((seg.max * full * full) as f64).sqrt();
             let name = format!("{}{tag}|{}", node.name, seg.key);
             let shape = vec![max_out, seg.max, full, full];
-            ids.push(self.blocks.get_or_create(name, shape, Init::Uniform(bound))?);
+            ids.push(
+                self.blocks
+                    .get_or_create(name, shape, Init::Uniform(bound))?,
+            );
         }
         let in_ch: usize = input.iter().map(|s| s.len).sum();
         let (g, out) = (conv.groups, conv.out);
@@ -220,7 +246,10 @@ impl Planner<'_> {
             let bound = 1.0 / (seg.max as f64).sqrt();
             let name = format!("{}|{}", node.name, seg.key);
             let shape = vec![max_out, seg.max];
-            ids.push(self.blocks.get_or_create(name, shape, Init::Uniform(bound))?);
+            ids.push(
+                self.blocks
+                    .get_or_create(name, shape, Init::Uniform(bound))?,
+            );
         }
         for o in 0..out {
             let mut child = o * in_ch;
@@ -294,6 +323,32 @@ fn locate(layout: &[Segment], mut c: usize) -> (usize, usize) {
         c -= seg.len;
     }
     unreachable!("channel beyond the layout")
+}
+
+/// `stageS.cellJ.rest` as `(S, Some((J, rest)))`, `stageS.rest` as `(S, None)`.
+fn stage_of(name: &str) -> Option<(usize, Option<(usize, &str)>)> {
+    let rest = name.strip_prefix("stage")?;
+    let (stage, rest) = rest.split_once('.')?;
+    let stage = stage.parse().ok()?;
+    let cell = rest.strip_prefix("cell").and_then(|r| {
+        let (cell, rest) = r.split_once('.')?;
+        Some((cell.parse().ok()?, rest))
+    });
+    Some((stage, cell))
+}
+
+/// The number of the last cell of each stage (index = stage number; 0 where none).
+fn last_cells(graph: &Graph) -> Vec<usize> {
+    let mut last = Vec::new();
+    for node in &graph.nodes {
+        if let Some((stage, Some((cell, _)))) = stage_of(&node.name) {
+            if last.len() <= stage {
+                last.resize(stage + 1, 0);
+            }
+            last[stage] = last[stage].max(cell);
+        }
+    }
+    last
 }
 
 /// A layout must name each source once and fit its blocks.

@@ -72,7 +72,8 @@ impl SharedNet {
             let mut values = vec![0f32; p.shape.iter().product()];
             for r in &p.runs {
                 let block = &self.blocks.list[r.block].values;
-                values[r.child..r.child + r.len].copy_from_slice(&block[r.offset..r.offset + r.len]);
+                values[r.child..r.child + r.len]
+                    .copy_from_slice(&block[r.offset..r.offset + r.len]);
             }
             let t = Tensor::from_vec(values, p.shape.as_slice(), &Device::Cpu)?;
             out.insert(p.name.clone(), t);
