@@ -1,6 +1,7 @@
 //! Weight sharing (`--strategy enas`) through the binary: a short search on the synthetic set
 //! on every cell space, what `show` and `export` make of it, bad input, and a search killed
-//! with SIGKILL at random points that resumes to exactly the history of one that was not.
+//! with Ctrl-C, then SIGKILL at random points, that resumes to exactly the history (finalist
+//! included) of one that was not.
 
 mod common;
 
@@ -30,6 +31,8 @@ fn args(space: &str, run: &str, seed: u64) -> Vec<String> {
         ("--enas-derive", "8"),
         ("--enas-derive-batch", "64"),
         ("--enas-top", "2"),
+        ("--finalists", "1"),
+        ("--final-epochs", "1"),
         ("--workers", "1"),
         ("--run", run),
     ] {
@@ -51,8 +54,8 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     let lines = json_lines(&out);
     assert_eq!(
         lines.len(),
-        2 + 2 + 1,
-        "two epochs, two candidates, the summary"
+        2 + 2 + 1 + 1,
+        "two epochs, two candidates, one finalist, the summary"
     );
     for (i, epoch) in lines[..2].iter().enumerate() {
         assert_eq!(epoch["event"], "epoch");
@@ -70,10 +73,24 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     assert!(
         lines[2]["metrics"]["shared_acc"].as_f64() >= lines[3]["metrics"]["shared_acc"].as_f64()
     );
-    assert_eq!(lines[4]["samples"], 2);
+    // the derived candidate with the best stand-alone accuracy, trained again from scratch as
+    // the run's finalist, is what the run delivers
+    let best = if lines[2]["reward"].as_f64() >= lines[3]["reward"].as_f64() {
+        &lines[2]
+    } else {
+        &lines[3]
+    };
+    assert_eq!(lines[4]["finalist"], best["id"], "{}", lines[4]);
+    assert_eq!(lines[4]["result"]["epochs"], 1);
+    assert!(lines[4]["result"]["val_acc"].as_f64().unwrap() > 0.0);
+    assert_eq!(lines[5]["samples"], 2);
+    assert_eq!(lines[5]["delivered"]["id"], best["id"], "{}", lines[5]);
     let shown = show(dir.path(), "e");
     let candidates = shown["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 2);
+    assert!(candidates
+        .iter()
+        .any(|c| c["id"] == best["id"] && c["finalist"]["epochs"] == 1));
     assert_eq!(shown["enas"]["history"].as_array().unwrap().len(), 2);
     assert_eq!(shown["enas"]["phase"]["phase"], "derived");
     assert_eq!(shown["run"]["status"], "finished");
@@ -100,7 +117,11 @@ fn enas_runs_on_every_other_cell_space() {
         "mixed-cells",
     ] {
         let mut a = args(space, space, 2);
-        for (flag, value) in [("--enas-epochs", "1"), ("--enas-top", "1")] {
+        for (flag, value) in [
+            ("--enas-epochs", "1"),
+            ("--enas-top", "1"),
+            ("--finalists", "0"),
+        ] {
             let at = a.iter().position(|x| x == flag).unwrap();
             a[at + 1] = value.to_string();
         }
@@ -168,7 +189,7 @@ fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
 }
 
 /// Everything a run decided, as `nas show --json` tells it: the candidates (id, hash, status,
-/// reward, shared rating) and the epochs (all but their wall time).
+/// reward, shared rating, finalist accuracy) and the epochs (all but their wall time).
 fn history(dir: &Path, run: &str) -> (Vec<Value>, Vec<Value>) {
     let shown = show(dir, run);
     let candidates = shown["candidates"]
@@ -181,7 +202,8 @@ fn history(dir: &Path, run: &str) -> (Vec<Value>, Vec<Value>) {
                 c["hash"],
                 c["status"],
                 c["reward"],
-                c["metrics"]["shared_acc"]
+                c["metrics"]["shared_acc"],
+                c["finalist"]["val_acc"]
             ])
         })
         .collect();
@@ -195,11 +217,17 @@ fn history(dir: &Path, run: &str) -> (Vec<Value>, Vec<Value>) {
 }
 
 #[test]
-fn an_enas_search_killed_at_random_points_resumes_to_the_uninterrupted_history() {
+fn an_enas_search_stopped_with_ctrl_c_then_killed_at_random_points_resumes_to_the_uninterrupted_history(
+) {
     let dir = scratch();
     ok(nas(dir.path()).args(args("resnet-cells", "straight", 7)));
     let expected = history(dir.path(), "straight");
     assert_eq!(expected.0.len(), 2);
+    assert_eq!(
+        expected.0.iter().filter(|c| c[5].is_f64()).count(),
+        1,
+        "one finalist"
+    );
     assert_eq!(expected.1.len(), 2);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let (mut kills, mut started) = (0, false);
@@ -219,8 +247,26 @@ fn an_enas_search_killed_at_random_points_resumes_to_the_uninterrupted_history()
         if kills < 5 {
             std::thread::sleep(Duration::from_millis(rng.random_range(300..4000)));
             if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
+                if kills == 0 {
+                    // the first stop is a Ctrl-C: a clean exit that says how to resume
+                    let sent = std::process::Command::new("kill")
+                        .args(["-INT", &child.id().to_string()])
+                        .status()
+                        .unwrap();
+                    assert!(sent.success());
+                    let out = child.wait_with_output().unwrap();
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(!err.contains("panicked"), "{err}");
+                    if out.status.success() {
+                        break; // it finished before the signal came
+                    }
+                    assert_eq!(out.status.code(), Some(130), "{err}");
+                    assert!(err.contains("nas search --resume runs/killed"), "{err}");
+                    assert_eq!(show(dir.path(), "killed")["run"]["status"], "interrupted");
+                } else {
+                    child.kill().unwrap(); // SIGKILL
+                    child.wait().unwrap();
+                }
                 kills += 1;
                 continue;
             }
