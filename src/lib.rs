@@ -7,6 +7,7 @@ pub mod bench;
 pub mod child;
 pub mod controller;
 pub mod data;
+pub mod enas;
 pub mod error;
 pub mod export;
 pub mod graph;

@@ -108,7 +108,14 @@ impl ChildNet {
         self.kernels
     }
 
-    fn apply(&self, id: usize, xs: &[&Tensor], train: bool) -> Result<Tensor> {
+    /// The forward pass with batch norm on the batch's own statistics and dropout off: how a
+    /// child is rated under weights shared with other architectures, whose running statistics
+    /// fit none of them (ENAS does the same).
+    pub fn forward_batch_stats(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_mode(xs, true, false)
+    }
+
+    fn apply(&self, id: usize, xs: &[&Tensor], train: bool, dropout: bool) -> Result<Tensor> {
         let x = xs.first().copied();
         let one = || x.ok_or_else(|| candle_core::Error::Msg(format!("node {id} has no input")));
         let fast = self.kernels == Kernels::Fast;
@@ -134,7 +141,7 @@ impl ChildNet {
                 Ok(sum)
             }
             Layer::Linear(linear) => linear.forward(one()?),
-            Layer::Dropout(p) if train && *p > 0.0 => candle_nn::ops::dropout(one()?, *p),
+            Layer::Dropout(p) if dropout && *p > 0.0 => candle_nn::ops::dropout(one()?, *p),
             Layer::Dropout(_) => Ok(one()?.clone()),
             Layer::Flatten => one()?.flatten_from(1),
         }
@@ -143,6 +150,13 @@ impl ChildNet {
 
 impl ModuleT for ChildNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_mode(xs, train, train)
+    }
+}
+
+impl ChildNet {
+    /// The forward pass with batch norm in training mode or not, and dropout on or not.
+    fn forward_mode(&self, xs: &Tensor, train: bool, dropout: bool) -> Result<Tensor> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.layers.len()];
         values[0] = Some(xs.clone());
         for id in 1..self.layers.len() {
@@ -150,7 +164,7 @@ impl ModuleT for ChildNet {
                 .iter()
                 .map(|&i| values[i].as_ref().expect("inputs precede readers"))
                 .collect();
-            let y = self.apply(id, &ins, train)?;
+            let y = self.apply(id, &ins, train, dropout)?;
             values[id] = Some(y);
             for &i in &self.inputs[id] {
                 if self.last_use[i] == id {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod data;
+mod enas;
 mod export;
 mod finalize;
 mod interrupt;

@@ -53,12 +53,14 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
     if let Some(k) = top {
         candidates.truncate(k);
     }
+    let enas = nas::enas::progress(&store)?;
     if json {
         return print_json(&json!({
             "run": {"path": store.path(), "space": meta.space_name, "settings": meta.settings,
                     "created_at": meta.created_at, "nas_version": meta.nas_version,
                     "status": store.status(), "samples": store.len()},
             "candidates": candidates,
+            "enas": enas,
         }));
     }
     println!(
@@ -73,6 +75,12 @@ pub fn show(run: &str, top: Option<usize>, json: bool) -> Result<()> {
     );
     println!("settings: {}", serde_json::to_string(&meta.settings)?);
     print!("{}", top_table(&candidates, candidates.len()));
+    if let Some(enas) = enas {
+        print!("{}", super::enas::history_table(&enas));
+        if let Some(tau) = store.meta_value("enas_tau") {
+            println!("Kendall's tau between SHARED and VAL_ACC: {tau}");
+        }
+    }
     Ok(())
 }
 
@@ -88,6 +96,14 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
     sort_best_first(&mut sorted);
     let with_rungs = sorted.iter().any(|c| !c.rungs.is_empty());
     let with_finalists = sorted.iter().any(|c| c.finalist.is_some());
+    // weight-sharing candidates also show their rating under the shared weights
+    let shared = sorted.iter().any(|c| c.metrics.contains_key("shared_acc"));
+    let percent = |c: &Candidate, key: &str| {
+        c.metrics
+            .get(key)
+            .map(|v| format!("{:.2}%", v * 100.0))
+            .unwrap_or_else(|| "-".into())
+    };
     let rows: Vec<Vec<String>> = sorted
         .iter()
         .take(k)
@@ -111,11 +127,11 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
                 c.id.to_string(),
                 c.status.as_str().to_string(),
                 format!("{:.4}", c.reward),
-                c.metrics
-                    .get("val_acc")
-                    .map(|v| format!("{:.2}%", v * 100.0))
-                    .unwrap_or_else(|| "-".into()),
+                percent(c, "val_acc"),
             ];
+            if shared {
+                row.insert(3, percent(c, "shared_acc"));
+            }
             if with_rungs {
                 row.push(match c.rungs.last() {
                     Some(r) => format!("{} ({} ep) {:.4}", r.rung, r.epochs, r.val_acc),
@@ -142,6 +158,9 @@ pub fn top_table(candidates: &[Candidate], k: usize) -> String {
         })
         .collect();
     let mut headers = vec!["ID", "STATUS", "REWARD", "VAL_ACC"];
+    if shared {
+        headers.insert(3, "SHARED");
+    }
     if with_rungs {
         headers.push("RUNG");
     }

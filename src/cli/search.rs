@@ -7,6 +7,7 @@ use nas::data::ImageSize;
 use nas::search::{self, Budget, Schedule, SearchConfig};
 use nas::strategy::StrategyKind;
 
+use super::enas::EnasArgs;
 use super::interrupt;
 use super::search_view::View;
 
@@ -22,7 +23,8 @@ pub struct SearchArgs {
     /// With --resume: use the run's stored copy of a space file that changed since.
     #[arg(long, requires = "resume")]
     force: bool,
-    /// reinforce (the LSTM controller), random or evolution.
+    /// reinforce (the LSTM controller), random, evolution, or enas (the controller over
+    /// shared weights; cell spaces only).
     #[arg(long, default_value = "reinforce")]
     strategy: StrategyKind,
     /// Candidates to evaluate in all.
@@ -133,9 +135,12 @@ pub struct SearchArgs {
     /// Run name (under runs/) or path; default: SPACE-sSEED-DATE-TIME.
     #[arg(long)]
     run: Option<String>,
-    /// JSON lines on stdout: one per finished candidate, then a summary.
+    /// JSON lines on stdout: one per finished candidate (and per epoch with enas), then a
+    /// summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten, next_help_heading = "Weight sharing (--strategy enas)")]
+    enas: EnasArgs,
 }
 
 impl SearchArgs {
@@ -183,6 +188,7 @@ impl SearchArgs {
         let evolution = &mut cfg.strategy_config.evolution;
         set(&mut evolution.population, self.population);
         set(&mut evolution.sample, self.tournament);
+        self.enas.apply(&mut cfg.strategy_config.enas);
         if self.train_size.is_some() {
             cfg.train_size = self.train_size;
         }
@@ -213,6 +219,11 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 
 /// Runs the command; returns whether the search was interrupted.
 pub fn run(args: SearchArgs) -> Result<bool> {
+    if args.enas.any() && (args.resume.is_some() || args.strategy != StrategyKind::Enas) {
+        anyhow::bail!(
+            "--enas-* flags need a new search with --strategy enas (a resumed run keeps its settings)"
+        );
+    }
     let stop = interrupt::install()?;
     let mut view = View::new(args.json);
     let summary = match &args.resume {

@@ -12,6 +12,7 @@ use nas::store::{Candidate, RunView};
 use nas::train::TrainEvent;
 use serde_json::json;
 
+use super::enas::EnasView;
 use super::runs::top_table;
 use super::table::thousands;
 
@@ -23,6 +24,7 @@ pub struct View {
     workers: Vec<ProgressBar>,
     /// The data set's summary, repeated in the JSON summary.
     data: Option<DataSummary>,
+    enas: EnasView,
 }
 
 impl View {
@@ -33,6 +35,7 @@ impl View {
             main: None,
             workers: vec![],
             data: None,
+            enas: EnasView::default(),
         }
     }
 
@@ -77,6 +80,7 @@ impl View {
             // Printed when the search starts, so that an error in the settings is the first line.
             SearchEvent::DataLoaded(data) => self.data = Some(*data),
             SearchEvent::NotLearning(warning) => self.warn(&warning.message),
+            SearchEvent::Enas(event) => self.enas.on(&self.multi, self.json, event),
             SearchEvent::Stopping => {
                 if let Some(main) = &self.main {
                     main.set_message("stopping: running children finish their batch");
@@ -227,6 +231,7 @@ impl View {
     }
 
     pub fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.enas.clear();
         for bar in self.workers.drain(..) {
             bar.finish_and_clear();
         }
@@ -245,6 +250,7 @@ impl View {
             );
         } else {
             self.print_table(summary)?;
+            self.enas.print_summary();
             if let Some(d) = &summary.delivered {
                 print_delivered(d);
             }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::learning::NotLearning;
 use crate::data::DataSummary;
+use crate::enas::EnasEvent;
 use crate::store::Candidate;
 use crate::train::TrainEvent;
 
@@ -60,6 +61,8 @@ pub enum SearchEvent {
     DataLoaded(Box<DataSummary>),
     /// After the first batch: the trained candidates score what a constant answer scores.
     NotLearning(NotLearning),
+    /// Progress of a weight-sharing search (`--strategy enas`).
+    Enas(EnasEvent),
 }
 
 /// How a search ended.

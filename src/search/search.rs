@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::pool::{parse_devices, Pool, PoolConfig};
 use crate::space::{Decisions, Space, SpaceBody};
 use crate::store::{Candidate, RunStore, Status};
-use crate::strategy::{self, Strategy};
+use crate::strategy::{self, Strategy, StrategyKind};
 
 /// Starts a new search in run folder `dir`; an error if `dir` already holds a run.
 pub fn start(
@@ -77,17 +77,23 @@ fn start_in(
         events(SearchEvent::DataLoaded(Box::new(data.summary())));
     }
     limits::check_feasible(&cfg, &space, events)?;
+    if cfg.strategy == StrategyKind::Enas {
+        crate::enas::check(&cfg, &space)?;
+        let store = create(&place, &cfg, &space)?;
+        let summary = weight_sharing(&store, cfg, space, data, stop, events, false)?;
+        let candidates = match place {
+            Where::Temporary => store.candidates()?,
+            _ => Vec::new(),
+        };
+        return Ok((summary, candidates));
+    }
     let strategy = strategy::build(
         cfg.strategy,
         space.decisions(),
         &cfg.strategy_config,
         cfg.seed,
     )?;
-    let store = match place {
-        Where::Exactly(dir) => run::create(dir, false, &cfg, &space)?,
-        Where::Unique(dir) => run::create(dir, true, &cfg, &space)?,
-        Where::Temporary => run::create_temporary(&cfg, &space)?,
-    };
+    let store = create(&place, &cfg, &space)?;
     let mut search = Search::new(store, cfg, space, data, strategy, 0, stop)?;
     let summary = search.run(events, false)?;
     let candidates = match place {
@@ -95,6 +101,39 @@ fn start_in(
         _ => Vec::new(),
     };
     Ok((summary, candidates))
+}
+
+/// Creates the run of a new search.
+fn create(place: &Where, cfg: &SearchConfig, space: &Space) -> Result<RunStore> {
+    match place {
+        Where::Exactly(dir) => run::create(dir, false, cfg, space),
+        Where::Unique(dir) => run::create(dir, true, cfg, space),
+        Where::Temporary => run::create_temporary(cfg, space),
+    }
+}
+
+/// A weight-sharing search (`crate::enas`, its own loop), then the run's finalists.
+fn weight_sharing(
+    store: &RunStore,
+    cfg: SearchConfig,
+    space: Space,
+    data: Option<Arc<Dataset>>,
+    stop: Arc<AtomicBool>,
+    events: &mut dyn FnMut(SearchEvent),
+    resumed: bool,
+) -> Result<Summary> {
+    let mut summary = crate::enas::run(store, &cfg, &space, data, &stop, events, resumed)?;
+    if !summary.interrupted {
+        summary.delivered = finalists::run(store, &cfg, &space, &stop, events)?;
+        summary.interrupted = stop.load(Ordering::SeqCst);
+    }
+    let status = if summary.interrupted {
+        "interrupted"
+    } else {
+        "finished"
+    };
+    store.set_meta_value("status", status)?;
+    Ok(summary)
 }
 
 /// Resumes the search in run folder `dir` from its last checkpoint.
@@ -108,6 +147,9 @@ pub fn resume(
     let (space, data) = with_data(&cfg, space)?;
     if let Some(data) = &data {
         events(SearchEvent::DataLoaded(Box::new(data.summary())));
+    }
+    if cfg.strategy == StrategyKind::Enas {
+        return weight_sharing(&store, cfg, space, data, stop, events, true);
     }
     let (step, strategy) = match store.last_checkpoint()? {
         Some((step, bytes)) => (

@@ -307,7 +307,9 @@ impl CellsSpace {
         })
     }
 
-    fn block(&self, channels: usize, idx: &[usize; 8]) -> Block {
+    /// The block of one cell of a stage of `channels` base channels, from the option index of
+    /// each setting (indexed by `Setting as usize`); weight sharing enumerates them all.
+    pub(crate) fn block(&self, channels: usize, idx: &[usize; 8]) -> Block {
         let ch = &self.choices;
         let pick = |v: &Vec<usize>, s: Setting| v.get(idx[s as usize]).copied().unwrap_or(1);
         let kernel = pick(&ch.kernel, Setting::Kernel);

@@ -10,6 +10,7 @@ use super::evolution::{Evolution, EvolutionConfig};
 use super::random::RandomSearch;
 use super::reinforce::Reinforce;
 use crate::controller::ControllerConfig;
+use crate::enas::EnasConfig;
 use crate::error::{Error, Result};
 use crate::space::decision::{Decision, Decisions};
 
@@ -40,10 +41,13 @@ pub enum StrategyKind {
     Random,
     /// Regularised (ageing) evolution.
     Evolution,
+    /// ENAS: the controller over a weight-sharing network (`crate::enas`); it runs its own
+    /// loop, so it has no ask/tell form and is not in `ALL`.
+    Enas,
 }
 
 impl StrategyKind {
-    /// Every kind, in the order they are documented.
+    /// Every ask/tell kind, in the order they are documented.
     pub const ALL: [StrategyKind; 3] = [Self::Reinforce, Self::Random, Self::Evolution];
 
     /// The kind's name on the command line and in files.
@@ -52,6 +56,7 @@ impl StrategyKind {
             Self::Reinforce => "reinforce",
             Self::Random => "random",
             Self::Evolution => "evolution",
+            Self::Enas => "enas",
         }
     }
 }
@@ -68,11 +73,12 @@ impl FromStr for StrategyKind {
     fn from_str(s: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
+            .chain([Self::Enas])
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
                     "strategy",
-                    format!("`{s}` (known: reinforce, random, evolution)"),
+                    format!("`{s}` (known: reinforce, random, evolution, enas)"),
                 )
             })
     }
@@ -86,6 +92,8 @@ pub struct StrategyConfig {
     pub controller: ControllerConfig,
     /// Settings of `evolution`.
     pub evolution: EvolutionConfig,
+    /// Settings of `enas` (which also uses `controller`).
+    pub enas: EnasConfig,
 }
 
 /// A fresh strategy of `kind` over `decisions`, seeded with `seed`.
@@ -100,6 +108,7 @@ pub fn build(
         StrategyKind::Reinforce => Box::new(Reinforce::new(decisions, &config.controller, seed)?),
         StrategyKind::Random => Box::new(RandomSearch::new(decisions, seed)),
         StrategyKind::Evolution => Box::new(Evolution::new(decisions, &config.evolution, seed)?),
+        StrategyKind::Enas => return Err(no_ask_tell()),
     })
 }
 
@@ -120,7 +129,15 @@ pub fn restore(
         StrategyKind::Evolution => {
             Box::new(Evolution::restore(decisions, &config.evolution, bytes)?)
         }
+        StrategyKind::Enas => return Err(no_ask_tell()),
     })
+}
+
+fn no_ask_tell() -> Error {
+    Error::invalid(
+        "strategy",
+        "enas runs its own loop (crate::enas), not ask and tell",
+    )
 }
 
 /// An error unless every result is a valid assignment with a finite reward.

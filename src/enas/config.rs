@@ -1,0 +1,132 @@
+//! `EnasConfig`: the settings of a weight-sharing search, stored with the run as part of the
+//! strategy settings so that a resumed search runs the same schedule.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How convolutions of different kernel sizes at one position share weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelSharing {
+    /// A smaller kernel is the centre of the largest (Once-for-All without its transform
+    /// matrix): the default, since it shares more and learns faster (see `crate::enas`).
+    #[default]
+    Centre,
+    /// Each kernel size has its own weights (and its own batch norm), as ENAS's macro space
+    /// gives each operation its own.
+    Own,
+}
+
+impl KernelSharing {
+    /// The name on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Own => "own",
+            Self::Centre => "centre",
+        }
+    }
+}
+
+impl fmt::Display for KernelSharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KernelSharing {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "own" => Ok(Self::Own),
+            "centre" | "center" => Ok(Self::Centre),
+            other => Err(Error::invalid(
+                "kernel sharing",
+                format!("`{other}` (known: own, centre)"),
+            )),
+        }
+    }
+}
+
+/// The schedule of a weight-sharing search. The shared network trains with the children's
+/// settings (`SearchConfig::train`: batch size, learning rate, momentum, weight decay) over
+/// `epochs` passes of the training split, on a cosine schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnasConfig {
+    /// Passes over the training split, each followed by the controller's steps.
+    pub epochs: usize,
+    /// Controller updates after each pass.
+    pub controller_steps: usize,
+    /// Children sampled and rated per controller update (M).
+    pub children: usize,
+    /// Validation images each child of a controller update is rated on.
+    pub rate_batch: usize,
+    /// Architectures the final policy samples and rates to derive the result (N).
+    pub derive: usize,
+    /// Validation images (always the same ones) each derived architecture is rated on; the
+    /// best `4 * top` are rated again on four times as many.
+    pub derive_batch: usize,
+    /// The best-rated derived architectures trained stand-alone as candidates (K).
+    pub top: usize,
+    pub kernels: KernelSharing,
+    /// Peak learning rate of the shared weights for a batch of 128 (default: the children's).
+    pub lr: Option<f64>,
+    /// Largest global gradient norm of one shared step (ENAS: 5).
+    pub grad_clip: f64,
+}
+
+impl Default for EnasConfig {
+    fn default() -> Self {
+        EnasConfig {
+            epochs: 10,
+            controller_steps: 10,
+            children: 8,
+            rate_batch: 64,
+            derive: 300,
+            derive_batch: 128,
+            top: 5,
+            kernels: KernelSharing::Centre,
+            lr: None,
+            grad_clip: 5.0,
+        }
+    }
+}
+
+impl EnasConfig {
+    /// Checks every count is at least 1 and the rates are positive.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--enas-epochs", self.epochs),
+            ("--enas-steps", self.controller_steps),
+            ("--enas-children", self.children),
+            ("--enas-rate-batch", self.rate_batch),
+            ("--enas-derive", self.derive),
+            ("--enas-derive-batch", self.derive_batch),
+            ("--enas-top", self.top),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(flag, "must be at least 1"));
+            }
+        }
+        if self.lr.is_some_and(|lr| !(lr.is_finite() && lr > 0.0)) {
+            return Err(Error::invalid("--enas-lr", "must be a positive number"));
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip > 0.0) {
+            return Err(Error::invalid(
+                "enas.grad_clip",
+                "must be a positive number",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Architectures rated with shared weights in a whole run (controller steps and deriving).
+    pub fn rated(&self) -> usize {
+        self.epochs * self.controller_steps * self.children + self.derive
+    }
+}
