@@ -1,0 +1,1 @@
+//! Tests of the strategy comparison on the toy table.
