@@ -1,6 +1,7 @@
 //! The strategy settings on the command line, shared by `nas search` and `nas bench search`.
 
 use clap::Args;
+use nas::controller::{Advantage, Algorithm};
 use nas::strategy::StrategyConfig;
 
 use super::values;
@@ -25,6 +26,28 @@ pub struct StrategyArgs {
     /// Controller: T in the logits c * tanh(l / T) (default 5).
     #[arg(long, value_parser = values::positive_f64)]
     temperature: Option<f64>,
+    /// Controller: how it learns, reinforce (one step per batch) or ppo (clipped, several).
+    #[arg(long)]
+    controller_algo: Option<Algorithm>,
+    /// Controller, PPO: optimiser steps over each batch.
+    #[arg(long, value_parser = values::positive_usize)]
+    ppo_epochs: Option<usize>,
+    /// Controller, PPO: the probability ratio is clipped to [1 - clip, 1 + clip].
+    #[arg(long, value_parser = values::positive_f64)]
+    ppo_clip: Option<f64>,
+    /// Controller: advantage of a reward: baseline (r - b), normalized ((r - b) / sd) or
+    /// quantile (among all rewards told, minus 1/2).
+    #[arg(long)]
+    advantage: Option<Advantage>,
+    /// Controller, quantile advantages: among the last N rewards told (0: all).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Controller: the best K children told so far join every update (0: none).
+    #[arg(long)]
+    replay: Option<usize>,
+    /// Controller: redraw a child already told, up to N rounds (0: ask duplicates as drawn).
+    #[arg(long)]
+    redraws: Option<usize>,
     /// Evolution: population size (default 20).
     #[arg(long, value_parser = values::positive_usize)]
     population: Option<usize>,
@@ -43,6 +66,13 @@ impl StrategyArgs {
         set(&mut controller.baseline_decay, self.baseline_decay);
         set(&mut controller.tanh_c, self.tanh_c);
         set(&mut controller.temperature, self.temperature);
+        set(&mut controller.algorithm, self.controller_algo);
+        set(&mut controller.ppo_epochs, self.ppo_epochs);
+        set(&mut controller.ppo_clip, self.ppo_clip);
+        set(&mut controller.advantage, self.advantage);
+        set(&mut controller.window, self.window);
+        set(&mut controller.replay, self.replay);
+        set(&mut controller.redraws, self.redraws);
         let evolution = &mut config.evolution;
         set(&mut evolution.population, self.population);
         set(&mut evolution.sample, self.tournament);
