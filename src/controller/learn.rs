@@ -49,11 +49,18 @@ impl RewardScale {
     }
 }
 
-/// The best `k` children of `told` (highest reward first, earliest first on ties).
+/// The best `k` children of `told` (highest reward first, earliest first on ties), in one pass.
 pub(super) fn best_told(told: &[(Decisions, f64)], k: usize) -> Vec<(Decisions, f64)> {
-    let mut order: Vec<usize> = (0..told.len()).collect();
-    order.sort_by(|&a, &b| told[b].1.total_cmp(&told[a].1).then(a.cmp(&b)));
-    order.into_iter().take(k).map(|i| told[i].clone()).collect()
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, (_, reward)) in told.iter().enumerate() {
+        // after the earlier children of the same reward
+        let at = best.partition_point(|&j| told[j].1 >= *reward);
+        if at < k {
+            best.insert(at, i);
+            best.truncate(k);
+        }
+    }
+    best.into_iter().map(|i| told[i].clone()).collect()
 }
 
 /// REINFORCE's loss `-(A * log p) - w * entropy`, averaged over the children.

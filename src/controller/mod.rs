@@ -15,4 +15,6 @@ pub use config::{Advantage, Algorithm, ControllerConfig, MAX_HIDDEN};
 pub use controller::{Controller, UpdateStats};
 pub use policy::{check_assignment, check_decisions};
 #[cfg(test)]
+mod learn_tests;
+#[cfg(test)]
 pub(crate) mod tests;
