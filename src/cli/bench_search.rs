@@ -12,6 +12,7 @@ use nas::space::Space;
 use nas::strategy::StrategyKind;
 
 use super::interrupt;
+use super::search::ScheduleArg;
 use super::strategy_args::{set, StrategyArgs};
 use super::table::{print_json, render, thousands};
 use super::values;
@@ -41,6 +42,13 @@ pub struct SearchBenchArgs {
     /// Candidates per strategy update, as in `nas search`.
     #[arg(long, value_parser = values::positive_usize)]
     batch: Option<usize>,
+    /// plain (every candidate measured by the reward column) or halving (successive halving
+    /// over the space's `[[fidelity]]` columns, cheapest first), as in `nas search`.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Plain)]
+    schedule: ScheduleArg,
+    /// Halving: the reduction factor between rungs.
+    #[arg(long, value_parser = values::at_least_two, default_value_t = 3)]
+    eta: usize,
     #[command(flatten)]
     strategy_args: StrategyArgs,
     #[arg(long)]
@@ -56,6 +64,7 @@ pub fn run(args: SearchBenchArgs) -> Result<bool> {
         ..SearchConfig::default()
     };
     set(&mut settings.batch, args.batch);
+    settings.schedule = args.schedule.schedule(1, args.eta);
     args.strategy_args.apply(&mut settings.strategy_config);
     let cfg = CompareConfig {
         strategies: args.strategies.clone(),

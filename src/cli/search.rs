@@ -130,13 +130,7 @@ impl SearchArgs {
         set(&mut cfg.threads_per_worker, self.threads);
         set(&mut cfg.device, self.device.clone());
         set(&mut cfg.dataset, self.dataset.clone());
-        cfg.schedule = match self.schedule {
-            ScheduleArg::Plain => Schedule::Plain,
-            ScheduleArg::Halving => Schedule::Halving {
-                min_epochs: self.min_epochs,
-                eta: self.eta,
-            },
-        };
+        cfg.schedule = self.schedule.schedule(self.min_epochs, self.eta);
         cfg.budget = match (self.epochs, self.budget_images, self.budget_steps) {
             (Some(e), _, _) => Budget::Epochs(e),
             (_, Some(n), _) => Budget::Images(n),
@@ -169,9 +163,19 @@ impl SearchArgs {
 
 /// `--schedule` on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum ScheduleArg {
+pub(super) enum ScheduleArg {
     Plain,
     Halving,
+}
+
+impl ScheduleArg {
+    /// The schedule it names, with the halving settings.
+    pub(super) fn schedule(self, min_epochs: usize, eta: usize) -> Schedule {
+        match self {
+            ScheduleArg::Plain => Schedule::Plain,
+            ScheduleArg::Halving => Schedule::Halving { min_epochs, eta },
+        }
+    }
 }
 
 /// Runs the command; returns whether the search was interrupted.

@@ -8,7 +8,7 @@ use super::values;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct StrategyArgs {
-    /// Controller: Adam learning rate (default 1e-3).
+    /// Controller: Adam learning rate (default 5e-3).
     #[arg(long, value_parser = values::positive_f64)]
     controller_lr: Option<f64>,
     /// Controller: LSTM hidden size (default 64).
@@ -26,26 +26,28 @@ pub struct StrategyArgs {
     /// Controller: T in the logits c * tanh(l / T) (default 5).
     #[arg(long, value_parser = values::positive_f64)]
     temperature: Option<f64>,
-    /// Controller: how it learns, reinforce (one step per batch) or ppo (clipped, several).
+    /// Controller: how it learns, reinforce (one step per batch) or ppo (clipped, several;
+    /// the default).
     #[arg(long)]
     controller_algo: Option<Algorithm>,
-    /// Controller, PPO: optimiser steps over each batch.
+    /// Controller, PPO: optimiser steps over each batch (default 4).
     #[arg(long, value_parser = values::positive_usize)]
     ppo_epochs: Option<usize>,
-    /// Controller, PPO: the probability ratio is clipped to [1 - clip, 1 + clip].
+    /// Controller, PPO: the probability ratio is clipped to [1 - clip, 1 + clip] (default 0.2).
     #[arg(long, value_parser = values::positive_f64)]
     ppo_clip: Option<f64>,
     /// Controller: advantage of a reward: baseline (r - b), normalized ((r - b) / sd) or
-    /// quantile (among all rewards told, minus 1/2).
+    /// quantile (among all rewards told, minus 1/2; the default).
     #[arg(long)]
     advantage: Option<Advantage>,
     /// Controller, quantile advantages: among the last N rewards told (0: all).
     #[arg(long)]
     window: Option<usize>,
-    /// Controller: the best K children told so far join every update (0: none).
+    /// Controller: the best K children told so far join every update (0: none; default 4).
     #[arg(long)]
     replay: Option<usize>,
-    /// Controller: redraw a child already told, up to N rounds (0: ask duplicates as drawn).
+    /// Controller: redraw a child already told, up to N rounds (0: ask duplicates as drawn;
+    /// default 5).
     #[arg(long)]
     redraws: Option<usize>,
     /// Evolution: population size (default 20).

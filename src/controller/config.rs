@@ -130,20 +130,20 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             hidden: 64,
-            lr: 1e-3,
+            lr: 5e-3,
             tanh_c: 2.5,
             temperature: 5.0,
             entropy_weight: 1e-4,
             baseline_decay: 0.95,
             grad_clip: None,
             seed: 0,
-            algorithm: Algorithm::Reinforce,
+            algorithm: Algorithm::Ppo,
             ppo_epochs: 4,
             ppo_clip: 0.2,
-            advantage: Advantage::Baseline,
+            advantage: Advantage::Quantile,
             window: 0,
-            replay: 0,
-            redraws: 0,
+            replay: 4,
+            redraws: 5,
         }
     }
 }

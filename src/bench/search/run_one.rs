@@ -1,18 +1,17 @@
-//! One table search, the way the search loop runs it: the strategy asks a batch of `--batch`
-//! children (the last batch cut to the budget), each child is looked up in the table and counts
-//! as a sample (duplicates included, with the reward of their row), the strategy is told the
-//! batch. Candidate ids are the loop's (step * batch + position), and the best candidate is the
-//! first with the highest reward, as the loop's summary reports it. Nothing is written: no run
-//! folder, no checkpoint (a checkpoint never changes what a strategy does next).
+//! One table search, through the search loop that `nas search` runs (in a temporary run folder
+//! that is deleted afterwards), so a comparison measures exactly what a search does, halving
+//! schedule included. Its best candidate is the one the search's summary names.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::search::SearchConfig;
-use crate::space::{Decisions, Space, SpaceBody, TableSpace};
-use crate::strategy::{self, StrategyKind};
+use crate::search::{self, SearchConfig};
+use crate::space::{Space, SpaceBody, TableSpace};
+use crate::strategy::StrategyKind;
 
 /// The candidate a search rated best, and how much it searched.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,7 +42,9 @@ pub fn table_of(space: &Space) -> Result<&TableSpace> {
 }
 
 /// Runs strategy `kind` on table space `space` for `budget` samples from `seed`, with the
-/// batch and strategy settings of `settings`; `None` when no candidate had a table row.
+/// schedule, batch and strategy settings of `settings`, through the search loop itself
+/// (`search::start_temporary`, a run folder deleted afterwards): what `nas search` would pick.
+/// `None` when no candidate completed.
 pub fn run_one(
     space: &Space,
     kind: StrategyKind,
@@ -51,48 +52,29 @@ pub fn run_one(
     seed: u64,
     settings: &SearchConfig,
 ) -> Result<Option<BestOfRun>> {
-    let table = table_of(space)?;
+    table_of(space)?;
     let cfg = SearchConfig {
+        space: space.path.display().to_string(),
         strategy: kind,
         samples: budget,
         seed,
         ..settings.clone()
     };
-    cfg.validate()?;
-    let mut strategy = strategy::build(kind, space.decisions(), &cfg.strategy_config, seed)?;
-    let mut best: Option<BestOfRun> = None;
-    let mut seen: HashSet<Decisions> = HashSet::new();
-    let mut done = 0usize;
-    while done < cfg.samples {
-        let n = cfg.batch.min(cfg.samples - done);
-        let asks = strategy.ask(n)?;
-        let mut results: Vec<(Decisions, f64)> = Vec::with_capacity(n);
-        for (i, decisions) in asks.into_iter().enumerate() {
-            // A key missing from the table is a failed candidate: reward 0, never the best.
-            let reward = match table.lookup(&decisions) {
-                Some(row) => {
-                    if best.as_ref().is_none_or(|b| row.reward > b.reward) {
-                        best = Some(BestOfRun {
-                            id: (done + i) as u64,
-                            key: TableSpace::key(&decisions),
-                            reward: row.reward,
-                            samples: 0,
-                            distinct: 0,
-                        });
-                    }
-                    row.reward
-                }
-                None => 0.0,
-            };
-            seen.insert(decisions.clone());
-            results.push((decisions, reward));
-        }
-        strategy.tell(&results)?;
-        done += n;
-    }
-    Ok(best.map(|b| BestOfRun {
-        samples: done,
-        distinct: seen.len(),
-        ..b
+    // A fresh flag: a comparison that is stopped lets its running searches finish.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (summary, candidates) = search::start_temporary(cfg, stop, &mut |_| {})?;
+    let Some(id) = summary.best_id else {
+        return Ok(None);
+    };
+    let Some(best) = candidates.iter().find(|c| c.id == id) else {
+        return Ok(None);
+    };
+    let distinct: HashSet<&str> = candidates.iter().map(|c| c.hash.as_str()).collect();
+    Ok(Some(BestOfRun {
+        id,
+        key: TableSpace::key(&best.decisions),
+        reward: summary.best_reward.unwrap_or(best.reward),
+        samples: summary.samples,
+        distinct: distinct.len(),
     }))
 }
