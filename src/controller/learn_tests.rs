@@ -33,6 +33,7 @@ fn full(seed: u64) -> ControllerConfig {
 fn legacy(seed: u64) -> ControllerConfig {
     ControllerConfig {
         seed,
+        lr: 1e-3,
         algorithm: Algorithm::Reinforce,
         advantage: Advantage::Baseline,
         replay: 0,
