@@ -23,7 +23,7 @@ pub enum BenchCommand {
         json: bool,
     },
     /// Search strategies compared on a table space over budgets and seeds (mean ± std, rank).
-    Search(super::bench_search::SearchBenchArgs),
+    Search(Box<super::bench_search::SearchBenchArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -76,7 +76,7 @@ pub fn run(cmd: BenchCommand) -> Result<bool> {
     match cmd {
         BenchCommand::Train(args) => train(args).map(|()| false),
         BenchCommand::Nets { json } => nets(json).map(|()| false),
-        BenchCommand::Search(args) => super::bench_search::run(args),
+        BenchCommand::Search(args) => super::bench_search::run(*args),
     }
 }
 
