@@ -1,8 +1,10 @@
-//! Training and inference throughput of a fixed set of reference nets, on nas's kernels or
-//! candle's, to compare with PyTorch on the same nets (`bench/pytorch_bench.py`).
+//! Benchmarks: training and inference throughput of a fixed set of reference nets, on nas's
+//! kernels or candle's, to compare with PyTorch on the same nets (`bench/pytorch_bench.py`); and
+//! search strategies compared on table spaces (`search`).
 
 mod nets;
 mod peak;
+pub mod search;
 mod timing;
 
 pub use nets::{all_net_names, net, net_names, residual_net, SAMPLE_SEED};

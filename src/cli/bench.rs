@@ -1,6 +1,6 @@
 //! `nas bench train`: training and inference throughput of the benchmark nets, as a table or
 //! JSON (the input of `bench/compare.sh`); `nas bench nets`: the nets themselves, whose graphs
-//! `bench/pytorch_bench.py` rebuilds in PyTorch.
+//! `bench/pytorch_bench.py` rebuilds in PyTorch; `nas bench search` (in `bench_search`) beside them.
 
 use std::process::Command;
 
@@ -22,6 +22,8 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Search strategies compared on a table space over budgets and seeds (mean ± std, rank).
+    Search(Box<super::bench_search::SearchBenchArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -69,10 +71,12 @@ impl From<KernelsArg> for Kernels {
     }
 }
 
-pub fn run(cmd: BenchCommand) -> Result<()> {
+/// Runs a benchmark; returns whether Ctrl-C cut it short.
+pub fn run(cmd: BenchCommand) -> Result<bool> {
     match cmd {
-        BenchCommand::Train(args) => train(args),
-        BenchCommand::Nets { json } => nets(json),
+        BenchCommand::Train(args) => train(args).map(|()| false),
+        BenchCommand::Nets { json } => nets(json).map(|()| false),
+        BenchCommand::Search(args) => super::bench_search::run(*args),
     }
 }
 

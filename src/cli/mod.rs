@@ -2,6 +2,7 @@
 //! Everything here renders; nothing here decides.
 
 mod bench;
+mod bench_search;
 mod data;
 mod enas;
 mod export;
@@ -12,6 +13,7 @@ mod search;
 mod search_view;
 mod shape;
 mod space;
+mod strategy_args;
 mod table;
 mod train;
 mod values;
@@ -63,7 +65,7 @@ enum Command {
     Train(train::TrainArgs),
     /// Export a run's best candidates, a zoo net or an architecture file as Rust code.
     Export(export::ExportArgs),
-    /// Throughput benchmarks of the reference nets (compare with `bench/compare.sh`).
+    /// Benchmarks: throughput of the reference nets (`train`), strategies on a table space (`search`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -98,7 +100,11 @@ impl Cli {
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
             Command::Export(args) => export::run(args)?,
-            Command::Bench(cmd) => bench::run(cmd)?,
+            Command::Bench(cmd) => {
+                if bench::run(cmd)? {
+                    return Ok(Exit::Interrupted);
+                }
+            }
         }
         Ok(Exit::Ok)
     }

@@ -10,6 +10,7 @@ use nas::strategy::StrategyKind;
 use super::enas::EnasArgs;
 use super::interrupt;
 use super::search_view::View;
+use super::strategy_args::{set, StrategyArgs};
 
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
@@ -108,30 +109,8 @@ pub struct SearchArgs {
     /// Keep the trained weights of the best K candidates.
     #[arg(long)]
     keep_top: Option<usize>,
-    /// Controller: Adam learning rate (default 1e-3).
-    #[arg(long, value_parser = super::values::positive_f64)]
-    controller_lr: Option<f64>,
-    /// Controller: LSTM hidden size (default 64).
-    #[arg(long, value_parser = super::values::count_up_to::<{ nas::controller::MAX_HIDDEN }>)]
-    controller_hidden: Option<usize>,
-    /// Controller: entropy bonus weight (default 1e-4).
-    #[arg(long, value_parser = super::values::non_negative_f64)]
-    entropy_weight: Option<f64>,
-    /// Controller: decay of the moving-average reward baseline (default 0.95).
-    #[arg(long, value_parser = super::values::unit_fraction)]
-    baseline_decay: Option<f64>,
-    /// Controller: c in the logits c * tanh(l / T) (default 2.5).
-    #[arg(long, value_parser = super::values::positive_f64)]
-    tanh_c: Option<f64>,
-    /// Controller: T in the logits c * tanh(l / T) (default 5).
-    #[arg(long, value_parser = super::values::positive_f64)]
-    temperature: Option<f64>,
-    /// Evolution: population size (default 20).
-    #[arg(long, value_parser = super::values::positive_usize)]
-    population: Option<usize>,
-    /// Evolution: tournament size (default 5).
-    #[arg(long, value_parser = super::values::positive_usize)]
-    tournament: Option<usize>,
+    #[command(flatten)]
+    strategy_args: StrategyArgs,
     /// Run name (under runs/) or path; default: SPACE-sSEED-DATE-TIME.
     #[arg(long)]
     run: Option<String>,
@@ -157,13 +136,7 @@ impl SearchArgs {
         set(&mut cfg.threads_per_worker, self.threads);
         set(&mut cfg.device, self.device.clone());
         set(&mut cfg.dataset, self.dataset.clone());
-        cfg.schedule = match self.schedule {
-            ScheduleArg::Plain => Schedule::Plain,
-            ScheduleArg::Halving => Schedule::Halving {
-                min_epochs: self.min_epochs,
-                eta: self.eta,
-            },
-        };
+        cfg.schedule = self.schedule.schedule(self.min_epochs, self.eta);
         cfg.budget = match (self.epochs, self.budget_images, self.budget_steps) {
             (Some(e), _, _) => Budget::Epochs(e),
             (_, Some(n), _) => Budget::Images(n),
@@ -178,16 +151,7 @@ impl SearchArgs {
         set(&mut cfg.train.lr, self.lr);
         set(&mut cfg.train.batch_size, self.batch_size);
         set(&mut cfg.keep_top, self.keep_top);
-        let controller = &mut cfg.strategy_config.controller;
-        set(&mut controller.lr, self.controller_lr);
-        set(&mut controller.hidden, self.controller_hidden);
-        set(&mut controller.entropy_weight, self.entropy_weight);
-        set(&mut controller.baseline_decay, self.baseline_decay);
-        set(&mut controller.tanh_c, self.tanh_c);
-        set(&mut controller.temperature, self.temperature);
-        let evolution = &mut cfg.strategy_config.evolution;
-        set(&mut evolution.population, self.population);
-        set(&mut evolution.sample, self.tournament);
+        self.strategy_args.apply(&mut cfg.strategy_config);
         self.enas.apply(&mut cfg.strategy_config.enas);
         if self.train_size.is_some() {
             cfg.train_size = self.train_size;
@@ -206,14 +170,18 @@ impl SearchArgs {
 
 /// `--schedule` on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum ScheduleArg {
+pub(super) enum ScheduleArg {
     Plain,
     Halving,
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
+impl ScheduleArg {
+    /// The schedule it names, with the halving settings.
+    pub(super) fn schedule(self, min_epochs: usize, eta: usize) -> Schedule {
+        match self {
+            ScheduleArg::Plain => Schedule::Plain,
+            ScheduleArg::Halving => Schedule::Halving { min_epochs, eta },
+        }
     }
 }
 

@@ -13,10 +13,12 @@ use super::config::ControllerConfig;
 use super::controller::Controller;
 use super::rng::RngState;
 use crate::error::{Error, Result};
-use crate::space::decision::Decision;
+use crate::space::decision::{Decision, Decisions};
 
-/// Version of the checkpoint layout; bump it when the layout changes.
-const FORMAT_VERSION: u32 = 1;
+/// Version of the checkpoint layout; bump it when the layout changes. Version 1 lacks the reward
+/// variance and the told children, which its settings never used.
+const FORMAT_VERSION: u32 = 2;
+const OLDEST_VERSION: u32 = 1;
 /// The metadata key under which the JSON header is stored.
 const HEADER_KEY: &str = "nas.controller";
 
@@ -28,6 +30,11 @@ struct Header {
     decisions: Vec<Decision>,
     adam_step: u64,
     baseline_bits: Option<u64>,
+    #[serde(default)]
+    variance_bits: Option<u64>,
+    /// Children told, with their rewards as bits.
+    #[serde(default)]
+    told: Vec<(Decisions, u64)>,
     rng: RngState,
 }
 
@@ -38,7 +45,13 @@ fn bad(msg: impl Into<String>) -> Error {
     }
 }
 
-/// The settings as compared on restore: the seed only chooses the start, so it may differ.
+/// The settings as compared on restore: the seed only chooses the start, so it may differ. A
+/// saved text is read back first, so settings added since it was written take the values they
+/// stand for in old runs.
+fn saved_config_text(text: &str) -> Result<String> {
+    config_text(&serde_json::from_str(text)?)
+}
+
 fn config_text(config: &ControllerConfig) -> Result<String> {
     let mut config = config.clone();
     config.seed = 0;
@@ -79,6 +92,12 @@ impl Controller {
             decisions: self.decisions.clone(),
             adam_step: self.adam.step,
             baseline_bits: self.baseline.map(f64::to_bits),
+            variance_bits: self.variance.map(f64::to_bits),
+            told: self
+                .told
+                .iter()
+                .map(|(d, r)| (d.clone(), r.to_bits()))
+                .collect(),
             rng: RngState::capture(&self.rng),
         };
         let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -118,9 +137,9 @@ impl Controller {
             .and_then(|m| m.get(HEADER_KEY))
             .ok_or_else(|| bad("no controller header"))?;
         let header: Header = serde_json::from_str(text)?;
-        if header.version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&header.version) {
             let msg = format!(
-                "layout version {}, expected {FORMAT_VERSION}",
+                "layout version {}, expected {OLDEST_VERSION} to {FORMAT_VERSION}",
                 header.version
             );
             return Err(bad(msg));
@@ -128,12 +147,9 @@ impl Controller {
         if header.decisions != decisions {
             return Err(bad("saved for other decision points than these"));
         }
-        if header.config != config_text(config)? {
-            let msg = format!(
-                "saved with settings {}, not {}",
-                header.config,
-                config_text(config)?
-            );
+        let saved = saved_config_text(&header.config)?;
+        if saved != config_text(config)? {
+            let msg = format!("saved with settings {saved}, not {}", config_text(config)?);
             return Err(bad(msg));
         }
         let mut controller = Controller::new(decisions, config)?;
@@ -152,6 +168,11 @@ impl Controller {
         }
         controller.adam.step = header.adam_step;
         controller.baseline = header.baseline_bits.map(f64::from_bits);
+        controller.variance = header.variance_bits.map(f64::from_bits);
+        for (child, bits) in header.told {
+            controller.seen.insert(child.clone());
+            controller.told.push((child, f64::from_bits(bits)));
+        }
         controller.set_rng(&header.rng);
         Ok(controller)
     }

@@ -223,7 +223,7 @@ fn bad_assignments_and_rewards_are_errors() {
     assert!(controller.update(&[(vec![0, 1, 2], 1.0)]).is_err());
     assert!(controller.update(&[(vec![0, 1, 1], f64::NAN)]).is_err());
     assert!(controller.update(&[]).is_err());
-    assert_eq!(controller.updates(), 0);
+    assert_eq!(controller.steps(), 0);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The `reinforce` strategy: asks sample children from the LSTM controller, each tell is one
-//! REINFORCE update over the children it reports.
+//! update (REINFORCE or PPO) over the children it reports.
 
 use super::strategy::{check_results, Strategy};
 use crate::controller::{Controller, ControllerConfig, UpdateStats};
@@ -46,7 +46,7 @@ impl Reinforce {
 
 impl Strategy for Reinforce {
     fn ask(&mut self, n: usize) -> Result<Vec<Decisions>> {
-        self.controller.sample(n)
+        self.controller.propose(n)
     }
 
     fn tell(&mut self, results: &[(Decisions, f64)]) -> Result<()> {
