@@ -230,6 +230,8 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
         ("squeezenet1_1", [1, 28, 28]),
         ("densenet121", [3, 32, 32]),
         ("googlenet", [3, 32, 32]),
+        ("squeezenet1_0", [3, 32, 32]),
+        ("zfnet", [3, 64, 64]),
     ] {
         let exported = export_zoo(name, input, 10, &src, &options).unwrap();
         nets.push((exported, nas::zoo::build(name, input, 10).unwrap()));

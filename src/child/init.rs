@@ -26,7 +26,7 @@ pub fn init_weights(graph: &Graph, varmap: &VarMap, seed: u64) -> Result<()> {
                 in_ch / c.groups * c.kernel * c.kernel
             }
             Op::Linear { .. } => graph.shape(node.inputs[0]).channels(),
-            Op::BatchNorm => {
+            Op::BatchNorm { .. } => {
                 for (suffix, value) in [
                     ("weight", 1.0),
                     ("bias", 0.0),

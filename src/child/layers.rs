@@ -81,8 +81,8 @@ impl Module for ConvLayer {
     }
 }
 
-/// Batch norm (eps 1e-5, momentum 0.1, PyTorch's defaults), optionally fused with the ReLU
-/// that follows it. Training normalises with batch statistics and updates the running ones;
+/// Batch norm (momentum 0.1, PyTorch's default; eps from the graph), optionally fused with
+/// the ReLU that follows it. Training normalises with batch statistics and updates the running ones;
 /// evaluation uses the running ones.
 #[derive(Clone, Debug)]
 pub struct BatchNormLayer {
@@ -90,21 +90,27 @@ pub struct BatchNormLayer {
     running_var: Var,
     weight: Tensor,
     bias: Tensor,
+    eps: f64,
     relu: bool,
     kernels: Kernels,
     reference: BatchNorm,
 }
 
-pub(crate) const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
 impl BatchNormLayer {
     /// Creates `weight`, `bias`, `running_mean` and `running_var` under `vb`.
-    pub fn new(channels: usize, relu: bool, kernels: Kernels, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        eps: f64,
+        relu: bool,
+        kernels: Kernels,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let reference = candle_nn::batch_norm(
             channels,
             BatchNormConfig {
-                eps: EPS,
+                eps,
                 momentum: MOMENTUM,
                 ..Default::default()
             },
@@ -121,6 +127,7 @@ impl BatchNormLayer {
             running_var,
             weight,
             bias,
+            eps,
             relu,
             kernels,
             reference,
@@ -129,9 +136,9 @@ impl BatchNormLayer {
 
     fn fast_train(&self, xs: &Tensor) -> Result<Tensor> {
         let (y, mean, var) = if self.relu {
-            kernels::batch_norm_relu_train(xs, &self.weight, &self.bias, EPS)?
+            kernels::batch_norm_relu_train(xs, &self.weight, &self.bias, self.eps)?
         } else {
-            kernels::batch_norm_train(xs, &self.weight, &self.bias, EPS)?
+            kernels::batch_norm_train(xs, &self.weight, &self.bias, self.eps)?
         };
         let count = xs.elem_count() / xs.dim(1)?;
         self.update_running(&mean.to_vec1()?, &var.to_vec1()?, count)?;
@@ -166,7 +173,7 @@ impl BatchNormLayer {
         let scale: Vec<f32> = gamma
             .iter()
             .zip(&var)
-            .map(|(g, v)| g / (v + EPS as f32).sqrt())
+            .map(|(g, v)| g / (v + self.eps as f32).sqrt())
             .collect();
         let shift = beta
             .iter()
@@ -175,6 +182,11 @@ impl BatchNormLayer {
             .map(|((b, m), s)| b - m * s)
             .collect();
         Ok((scale, shift))
+    }
+
+    /// The eps added to the variance.
+    pub(crate) fn eps(&self) -> f64 {
+        self.eps
     }
 
     /// `(gamma, beta, fused ReLU)`, for nas's own backward pass (`super::tape`).
@@ -195,7 +207,7 @@ impl ModuleT for BatchNormLayer {
                 &self.bias,
                 self.running_mean.as_tensor(),
                 self.running_var.as_tensor(),
-                EPS,
+                self.eps,
                 self.relu,
             ),
             (false, _) => {

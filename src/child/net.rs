@@ -65,9 +65,9 @@ impl ChildNet {
             layers.push(match &node.op {
                 Op::Input => Layer::Input,
                 Op::Conv(c) => Layer::Conv(ConvLayer::new(in_ch, *c, kernels, vb)?),
-                Op::BatchNorm => {
+                Op::BatchNorm { eps } => {
                     let relu = fused.iter().any(|&(bn, _)| bn == id);
-                    Layer::BatchNorm(BatchNormLayer::new(in_ch, relu, kernels, vb)?)
+                    Layer::BatchNorm(BatchNormLayer::new(in_ch, *eps, relu, kernels, vb)?)
                 }
                 Op::Relu if fused.iter().any(|&(_, relu)| relu == id) => Layer::Fused,
                 Op::Relu => Layer::Relu,
@@ -190,7 +190,9 @@ fn fusable_relus(graph: &Graph) -> Vec<(usize, usize)> {
         .iter()
         .enumerate()
         .filter_map(|(id, node)| match (&node.op, node.inputs.as_slice()) {
-            (Op::Relu, &[bn]) if graph.nodes[bn].op == Op::BatchNorm && readers[bn] == 1 => {
+            (Op::Relu, &[bn])
+                if matches!(graph.nodes[bn].op, Op::BatchNorm { .. }) && readers[bn] == 1 =>
+            {
                 Some((bn, id))
             }
             _ => None,

@@ -19,7 +19,6 @@ use gemm::Parallelism;
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
-use super::layers::EPS;
 use super::net::{ChildNet, Layer};
 use crate::graph::Shape;
 use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
@@ -327,10 +326,11 @@ impl<'a> Step<'a> {
             }
             Layer::BatchNorm(bn) => {
                 let (gamma, beta, relu) = bn.parts();
+                let eps = bn.eps();
                 let x = self.value(x0);
                 let stats = with_slice(gamma, |gm| {
                     with_slice(beta, |bt| {
-                        Ok(train_forward(x, gm, bt, h * w, EPS, relu, out))
+                        Ok(train_forward(x, gm, bt, h * w, eps, relu, out))
                     })
                 })?;
                 bn.update_running(&stats.mean, &stats.var, n * h * w)?;

@@ -132,3 +132,49 @@ fn fast_kernels_match_candles_reference_ops_on_a_sampled_net() {
         }
     }
 }
+
+#[test]
+fn batch_norm_eps_comes_from_the_graph_on_every_path() {
+    use super::{Kernels, Workspace};
+    // an eps of 1 makes a path that kept PyTorch's default 1e-5 obvious
+    let mut g = crate::graph::Graph::new("eps", [1, 2, 2]);
+    let x = g.bn_eps("bn", 0, 1.0).unwrap();
+    g.unary(crate::graph::Op::Flatten, x).unwrap();
+    let values: Vec<f32> = (0..8).map(|v| v as f32).collect();
+    let xs = Tensor::from_vec(values.clone(), (2, 1, 2, 2), &Device::Cpu).unwrap();
+    // batch mean 3.5, biased variance 5.25: (x - 3.5) / sqrt(5.25 + 1); running ones 0 and 1
+    let train: Vec<f32> = values.iter().map(|v| (v - 3.5) / 2.5).collect();
+    let eval: Vec<f32> = values.iter().map(|v| v / 2f32.sqrt()).collect();
+    let close = |got: Vec<f32>, want: &[f32], what: &str| {
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff < 1e-5, "{what}: {got:?} vs {want:?}");
+    };
+    for kernels in [Kernels::Fast, Kernels::Reference] {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = ChildNet::with_kernels(&g, vb, kernels).unwrap();
+        let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        close(flat(net.forward_t(&xs, false).unwrap()), &eval, "eval");
+        if kernels == Kernels::Fast {
+            let logits = net.eval_logits(&mut Workspace::new(), &xs).unwrap();
+            close(logits, &eval, "eval_logits");
+        }
+        close(flat(net.forward_t(&xs, true).unwrap()), &train, "train");
+    }
+}
+
+#[test]
+fn graphs_stored_before_batch_norm_had_an_eps_read_back_with_pytorchs_default() {
+    let old = r#"{"name":"bn","op":{"op":"batch_norm"},"inputs":[0],"shape":[1,2,2]}"#;
+    let node: crate::graph::Node = serde_json::from_str(old).unwrap();
+    assert_eq!(node.op, crate::graph::Op::BatchNorm { eps: 1e-5 });
+    let googlenet = crate::zoo::build("googlenet", [3, 32, 32], 10).unwrap();
+    assert!(googlenet
+        .nodes
+        .iter()
+        .filter(|n| n.op.kind() == "batch_norm")
+        .all(|n| n.op == crate::graph::Op::BatchNorm { eps: 1e-3 }));
+}

@@ -1,12 +1,13 @@
 //! `nas train (--zoo NAME | --arch FILE.json)`: trains one network on a data set, shows a bar
 //! per epoch, evaluates once on the test split and writes weights, architecture and metrics.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nas::arch::Architecture;
@@ -16,7 +17,8 @@ use nas::data::{load, Dataset, DatasetSpec, ImageSize, LoadOptions, SplitKind};
 use nas::graph::Graph;
 use nas::pool::parse_devices;
 use nas::train::{
-    evaluate, train, weights_to_safetensors, Metrics, Outcome, TrainConfig, TrainEvent,
+    evaluate, read_init_weights, set_weights, train, train_from_weights, weights_to_safetensors,
+    Metrics, Outcome, TrainConfig, TrainEvent,
 };
 use serde_json::{json, Value};
 
@@ -66,6 +68,11 @@ pub struct TrainArgs {
     /// nas's own kernels and backward pass, or candle's ops and autograd (for checking).
     #[arg(long, value_enum, default_value_t = KernelsArg::Fast)]
     kernels: KernelsArg,
+    /// Start from these weights instead of random ones (fine-tuning): a safetensors file whose
+    /// keys and shapes are exactly the net's, such as a previous `nas train`'s or `nas
+    /// export`'s `weights.safetensors`, or torchvision's converted as the README shows.
+    #[arg(long, value_name = "FILE.safetensors")]
+    init: Option<PathBuf>,
     /// Output folder (default runs/train-NAME-SEED).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -117,7 +124,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
         None => None,
     };
-    let work = || run_training(&model, &data, &cfg, &device, &stop, &out, args.json);
+    let init = match &args.init {
+        Some(path) => Some(initial_weights(
+            &model, &data, &cfg, &device, path, args.json,
+        )?),
+        None => None,
+    };
+    let work = || {
+        let init = init.as_ref();
+        run_training(&model, &data, &cfg, &device, &stop, &out, init, args.json)
+    };
     match threads {
         Some(pool) => pool.install(work),
         None => work(),
@@ -156,6 +172,40 @@ fn model(args: &TrainArgs, data: &Dataset) -> Result<Model> {
     })
 }
 
+/// Weights to start from, read and checked against the net (the error names the file and
+/// the first bad key), with the validation accuracy they give before any training.
+struct Init {
+    weights: HashMap<String, Tensor>,
+    val_acc: f64,
+}
+
+fn initial_weights(
+    model: &Model,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    device: &Device,
+    path: &Path,
+    json: bool,
+) -> Result<Init> {
+    let varmap = VarMap::new();
+    let net = ChildNet::new(
+        &model.graph,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
+    let weights = read_init_weights(&varmap, path)?;
+    set_weights(&varmap, &weights)?;
+    let val_acc = evaluate(&net, data, SplitKind::Val, cfg.eval_batch_size, device)?;
+    if !json {
+        println!(
+            "epoch 0: validation accuracy {:.2}% (weights from {})",
+            100.0 * val_acc,
+            path.display()
+        );
+    }
+    Ok(Init { weights, val_acc })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_training(
     model: &Model,
     data: &Dataset,
@@ -163,12 +213,18 @@ fn run_training(
     device: &Device,
     stop: &AtomicBool,
     out: &Path,
+    init: Option<&Init>,
     json: bool,
 ) -> Result<()> {
     let mut progress = Progress::new(json);
-    let trained = train(&model.graph, data, cfg, device, stop, &mut |e| {
-        progress.on(e)
-    });
+    let mut events = |e: TrainEvent| progress.on(e);
+    let graph = &model.graph;
+    let trained = match init {
+        Some(init) => {
+            train_from_weights(graph, data, cfg, &init.weights, device, stop, &mut events)
+        }
+        None => train(graph, data, cfg, device, stop, &mut events),
+    };
     progress.finish();
     let (metrics, varmap) = match (trained.outcome, trained.varmap) {
         (Outcome::Completed(metrics), Some(varmap)) => (metrics, varmap),
@@ -179,7 +235,10 @@ fn run_training(
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let net = ChildNet::new(&model.graph, vb)?;
     let test_acc = evaluate(&net, data, SplitKind::Test, cfg.eval_batch_size, device)?;
-    let report = report(model, data, cfg, &metrics, test_acc, out);
+    let mut report = report(model, data, cfg, &metrics, test_acc, out);
+    if let Some(init) = init {
+        report["init_val_acc"] = json!(init.val_acc);
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(
         &out.join("weights.safetensors"),

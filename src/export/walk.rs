@@ -18,7 +18,7 @@ pub(super) fn graph_source(graph: &Graph) -> Result<(String, String)> {
     let padded_max = has(|op| matches!(op, Op::MaxPool(p) if p.padding > 0 || p.ceil));
     let padded_avg = has(|op| matches!(op, Op::AvgPool(p) if p.padding > 0 || p.ceil));
     let mut types = vec![];
-    if has(|op| matches!(op, Op::BatchNorm)) {
+    if has(|op| matches!(op, Op::BatchNorm { .. })) {
         types.push("BatchNorm");
     }
     if has(|op| matches!(op, Op::Conv(_))) {
@@ -138,7 +138,7 @@ fn suffix(op: &Op) -> &'static str {
 fn field_type(op: &Op) -> Option<&'static str> {
     match op {
         Op::Conv(_) => Some("Conv2d"),
-        Op::BatchNorm => Some("BatchNorm"),
+        Op::BatchNorm { .. } => Some("BatchNorm"),
         Op::Linear { .. } => Some("Linear"),
         _ => None,
     }
@@ -169,7 +169,7 @@ fn describe(graph: &Graph, id: usize) -> String {
             }
             text
         }
-        Op::BatchNorm => format!("batch norm over {in_ch} channels"),
+        Op::BatchNorm { .. } => format!("batch norm over {in_ch} channels"),
         Op::Linear { out, .. } => format!("linear, {in_ch} -> {out}"),
         _ => String::new(),
     }
@@ -195,7 +195,7 @@ fn constructor(graph: &Graph, id: usize) -> Option<String> {
                 in_ch()
             )
         }
-        Op::BatchNorm => format!("candle_nn::batch_norm({}, 1e-5, {vb})?", in_ch()),
+        Op::BatchNorm { eps } => format!("candle_nn::batch_norm({}, {eps:?}, {vb})?", in_ch()),
         Op::Linear { out, bias } => {
             let f = if bias { "linear" } else { "linear_no_bias" };
             format!("candle_nn::{f}({}, {out}, {vb})?", in_ch())
@@ -212,7 +212,7 @@ fn expression(op: &Op, name: &str, inputs: &[String], padded: impl Fn(&Pool) -> 
     match op {
         Op::Input => "xs".into(),
         Op::Conv(_) | Op::Linear { .. } => format!("self.{name}.forward({x})?"),
-        Op::BatchNorm => format!("self.{name}.forward_t({x}, train)?"),
+        Op::BatchNorm { .. } => format!("self.{name}.forward_t({x}, train)?"),
         Op::Relu => format!("{v}.relu()?"),
         Op::Relu6 => format!("{v}.clamp(0f32, 6f32)?"),
         Op::MaxPool(p) if padded(p) => format!(

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::op::{Conv, Op, Pool};
+use super::op::{Conv, Op, Pool, BN_EPS};
 use crate::error::{Error, Result};
 
 /// Shape of one example (no batch dimension).
@@ -157,9 +157,14 @@ impl Graph {
         self.push(name, Op::Conv(conv), &[x])
     }
 
-    /// Batch norm at path `name`.
+    /// Batch norm at path `name`, with PyTorch's default eps.
     pub fn bn(&mut self, name: impl Into<String>, x: NodeId) -> Result<NodeId> {
-        self.push(name, Op::BatchNorm, &[x])
+        self.bn_eps(name, x, BN_EPS)
+    }
+
+    /// Batch norm at path `name` with the given eps.
+    pub fn bn_eps(&mut self, name: impl Into<String>, x: NodeId, eps: f64) -> Result<NodeId> {
+        self.push(name, Op::BatchNorm { eps }, &[x])
     }
 
     /// Fully connected layer at path `name`.
@@ -225,7 +230,7 @@ impl Graph {
                 let bias = if c.bias { c.out as u64 } else { 0 };
                 product(&[c.out as u64, in_ch / c.groups.max(1) as u64, k]).saturating_add(bias)
             }
-            Op::BatchNorm => in_ch.saturating_mul(2),
+            Op::BatchNorm { .. } => in_ch.saturating_mul(2),
             Op::Linear { out, bias } => {
                 let bias = if bias { out as u64 } else { 0 };
                 in_ch.saturating_mul(out as u64).saturating_add(bias)
@@ -327,7 +332,7 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
             };
             Ok(Shape::Map([c.out, out_len(h)?, out_len(w)?]))
         }
-        Op::BatchNorm => Ok(Shape::Map(map(&shapes[0])?)),
+        Op::BatchNorm { .. } => Ok(Shape::Map(map(&shapes[0])?)),
         Op::Relu | Op::Relu6 | Op::Dropout { .. } => Ok(shapes[0]),
         Op::MaxPool(p) | Op::AvgPool(p) => {
             let [ch, h, w] = map(&shapes[0])?;

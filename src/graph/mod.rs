@@ -7,4 +7,4 @@ mod op;
 
 pub use graph::{Graph, Node, NodeId, Shape};
 pub use limits::{check_input, MAX_CLASSES, MAX_INPUT_CHANNELS, MAX_INPUT_SIDE};
-pub use op::{Conv, Op, Pool};
+pub use op::{Conv, Op, Pool, BN_EPS};

@@ -102,6 +102,13 @@ impl Pool {
     }
 }
 
+/// PyTorch's default batch-norm eps.
+pub const BN_EPS: f64 = 1e-5;
+
+fn default_bn_eps() -> f64 {
+    BN_EPS
+}
+
 /// One operation of the graph.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -109,8 +116,13 @@ pub enum Op {
     /// The network's input image.
     Input,
     Conv(Conv),
-    /// Batch norm over channels, eps 1e-5, momentum 0.1 (PyTorch's defaults).
-    BatchNorm,
+    /// Batch norm over channels with momentum 0.1; `eps` is PyTorch's 1e-5 unless the net says
+    /// otherwise (torchvision's GoogLeNet uses 1e-3). Graphs stored before eps was an
+    /// attribute read back with the default.
+    BatchNorm {
+        #[serde(default = "default_bn_eps")]
+        eps: f64,
+    },
     Relu,
     Relu6,
     MaxPool(Pool),
@@ -136,7 +148,7 @@ impl Op {
         match self {
             Op::Input => "input",
             Op::Conv(_) => "conv",
-            Op::BatchNorm => "batch_norm",
+            Op::BatchNorm { .. } => "batch_norm",
             Op::Relu => "relu",
             Op::Relu6 => "relu6",
             Op::MaxPool(_) => "max_pool",
@@ -152,6 +164,6 @@ impl Op {
 
     /// True for ops that own parameters and therefore need a unique `VarBuilder` path.
     pub fn has_params(&self) -> bool {
-        matches!(self, Op::Conv(_) | Op::BatchNorm | Op::Linear { .. })
+        matches!(self, Op::Conv(_) | Op::BatchNorm { .. } | Op::Linear { .. })
     }
 }

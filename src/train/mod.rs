@@ -21,8 +21,8 @@ pub use plan::TrainPlan;
 pub use sgd::{cycle_learning_rate, learning_rate, Sgd};
 pub use state::Progress;
 pub use step::loss_and_grads;
-pub use trainer::{evaluate, train, train_plan};
-pub use weights::{load_weights, weights_to_safetensors};
+pub use trainer::{evaluate, train, train_from_weights, train_plan};
+pub use weights::{load_weights, read_init_weights, set_weights, weights_to_safetensors};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,11 +4,12 @@
 //! `Outcome::Failed` with its reason; the stop flag, checked before every batch, ends it as
 //! `Outcome::Stopped`.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +21,7 @@ use super::plan::TrainPlan;
 use super::sgd::{cycle_learning_rate, Sgd};
 use super::state::{load_state, save_state, Progress as Done};
 use super::step::loss_and_grads;
+use super::weights::set_weights;
 use crate::child::{init_weights, ChildNet, Workspace};
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
@@ -94,6 +96,33 @@ pub fn train(
     train_plan(graph, data, cfg, &plan, None, device, stop, events)
 }
 
+/// Like [`train`], starting from `weights` (checked by `read_init_weights`) instead of the
+/// seeded initialisation: fine-tuning. Never panics, never errors.
+pub fn train_from_weights(
+    graph: &Graph,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    weights: &HashMap<String, Tensor>,
+    device: &Device,
+    stop: &AtomicBool,
+    events: &mut dyn FnMut(TrainEvent),
+) -> Trained {
+    let plan = TrainPlan::plain(cfg.epochs);
+    let start = Start::Weights(weights);
+    train_start(graph, data, cfg, &plan, start, device, stop, events)
+}
+
+/// Where training starts from.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// The seeded initialisation.
+    Fresh,
+    /// A training state handed back by an earlier plan.
+    State(&'a [u8]),
+    /// Given weights, on a fresh optimiser.
+    Weights(&'a HashMap<String, Tensor>),
+}
+
 /// Trains a child of `graph` as `plan` says: fresh, or continuing from the training state
 /// `from` (which an earlier plan with `keep_state` handed back). Never panics, never errors.
 #[allow(clippy::too_many_arguments)]
@@ -103,6 +132,21 @@ pub fn train_plan(
     cfg: &TrainConfig,
     plan: &TrainPlan,
     from: Option<&[u8]>,
+    device: &Device,
+    stop: &AtomicBool,
+    events: &mut dyn FnMut(TrainEvent),
+) -> Trained {
+    let start = from.map_or(Start::Fresh, Start::State);
+    train_start(graph, data, cfg, plan, start, device, stop, events)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_start(
+    graph: &Graph,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    plan: &TrainPlan,
+    start: Start,
     device: &Device,
     stop: &AtomicBool,
     events: &mut dyn FnMut(TrainEvent),
@@ -132,7 +176,7 @@ pub fn train_plan(
             data,
             cfg,
             plan,
-            from,
+            start,
             device,
             stop,
             events,
@@ -198,7 +242,7 @@ fn run(
     data: &Dataset,
     cfg: &TrainConfig,
     plan: &TrainPlan,
-    from: Option<&[u8]>,
+    start: Start,
     device: &Device,
     stop: &AtomicBool,
     events: &mut dyn FnMut(TrainEvent),
@@ -216,7 +260,10 @@ fn run(
     init_weights(graph, &varmap, cfg.seed)?;
     let mut sgd = Sgd::new(&varmap, cfg.momentum, cfg.nesterov, cfg.weight_decay);
     let mut epochs_done = 0;
-    if let Some(bytes) = from {
+    if let Start::Weights(weights) = start {
+        set_weights(&varmap, weights)?;
+    }
+    if let Start::State(bytes) = start {
         let done = load_state(bytes, &varmap, &mut sgd)?;
         epochs_done = done.epochs_done;
         progress.val_acc = done.val_acc;

@@ -1,10 +1,12 @@
 //! GoogLeNet (Szegedy et al. 2014) as torchvision's `torchvision/models/googlenet.py` defines
 //! it, without the auxiliary heads (`aux_logits=False`) and without `transform_input`. Every
-//! conv is a `BasicConv2d` (conv without bias, BN with eps 0.001, ReLU; our BN's eps is 1e-5,
-//! which changes no count), and, as in torchvision, the "5x5" branch uses a 3x3 kernel.
+//! conv is a `BasicConv2d` (conv without bias, BN with eps 0.001, ReLU), and, as in torchvision, the "5x5" branch uses a 3x3 kernel.
 
 use crate::error::Result;
 use crate::graph::{Conv, Graph, NodeId, Op, Pool};
+
+/// The batch-norm eps of torchvision's `BasicConv2d`.
+const BASIC_CONV_EPS: f64 = 1e-3;
 
 /// An inception module's widths, in torchvision's argument order.
 struct Inception {
@@ -63,10 +65,10 @@ fn ceil_pool(kernel: usize, stride: usize, padding: usize) -> Pool {
 /// torchvision's `googlenet(aux_logits=False)`.
 pub(super) fn googlenet(input: [usize; 3], classes: usize) -> Result<Graph> {
     let mut g = Graph::new("googlenet", input);
-    let mut x = g.conv_bn_relu("conv1", 0, Conv::same(64, 7).stride(2))?;
+    let mut x = basic_conv(&mut g, "conv1", 0, Conv::same(64, 7).stride(2))?;
     x = g.max_pool(x, ceil_pool(3, 2, 0))?;
-    x = g.conv_bn_relu("conv2", x, Conv::same(64, 1))?;
-    x = g.conv_bn_relu("conv3", x, Conv::same(192, 3))?;
+    x = basic_conv(&mut g, "conv2", x, Conv::same(64, 1))?;
+    x = basic_conv(&mut g, "conv3", x, Conv::same(192, 3))?;
     x = g.max_pool(x, ceil_pool(3, 2, 0))?;
     for module in &STAGE3 {
         x = block(&mut g, x, module)?;
@@ -85,15 +87,37 @@ pub(super) fn googlenet(input: [usize; 3], classes: usize) -> Result<Graph> {
     Ok(g)
 }
 
+/// torchvision's `BasicConv2d` at `prefix`: conv without bias, BN with eps 0.001, ReLU.
+fn basic_conv(g: &mut Graph, prefix: &str, x: NodeId, conv: Conv) -> Result<NodeId> {
+    let x = g.conv(format!("{prefix}.conv"), x, conv)?;
+    let x = g.bn_eps(format!("{prefix}.bn"), x, BASIC_CONV_EPS)?;
+    g.relu(x)
+}
+
 /// One inception module: four branches concatenated along channels.
 fn block(g: &mut Graph, x: NodeId, m: &Inception) -> Result<NodeId> {
     let name = m.name;
-    let b1 = g.conv_bn_relu(&format!("{name}.branch1"), x, Conv::same(m.ch1x1, 1))?;
-    let b2 = g.conv_bn_relu(&format!("{name}.branch2.0"), x, Conv::same(m.ch3x3red, 1))?;
-    let b2 = g.conv_bn_relu(&format!("{name}.branch2.1"), b2, Conv::same(m.ch3x3, 3))?;
-    let b3 = g.conv_bn_relu(&format!("{name}.branch3.0"), x, Conv::same(m.ch5x5red, 1))?;
-    let b3 = g.conv_bn_relu(&format!("{name}.branch3.1"), b3, Conv::same(m.ch5x5, 3))?;
+    let b1 = basic_conv(g, &format!("{name}.branch1"), x, Conv::same(m.ch1x1, 1))?;
+    let b2 = basic_conv(
+        g,
+        &format!("{name}.branch2.0"),
+        x,
+        Conv::same(m.ch3x3red, 1),
+    )?;
+    let b2 = basic_conv(g, &format!("{name}.branch2.1"), b2, Conv::same(m.ch3x3, 3))?;
+    let b3 = basic_conv(
+        g,
+        &format!("{name}.branch3.0"),
+        x,
+        Conv::same(m.ch5x5red, 1),
+    )?;
+    let b3 = basic_conv(g, &format!("{name}.branch3.1"), b3, Conv::same(m.ch5x5, 3))?;
     let b4 = g.max_pool(x, ceil_pool(3, 1, 1))?;
-    let b4 = g.conv_bn_relu(&format!("{name}.branch4.1"), b4, Conv::same(m.pool_proj, 1))?;
+    let b4 = basic_conv(
+        g,
+        &format!("{name}.branch4.1"),
+        b4,
+        Conv::same(m.pool_proj, 1),
+    )?;
     g.concat(&[b1, b2, b3, b4])
 }

@@ -1,5 +1,6 @@
 //! The zoo: classic CNNs written as op graphs, layer for layer as torchvision defines them
-//! (LeNet-5 as in LeCun et al. 1998 with ReLU and max pooling). Node names are torchvision's
+//! (LeNet-5 as in LeCun et al. 1998 with ReLU and max pooling; ZFNet, which torchvision
+//! lacks, from its paper's layer table). Node names are torchvision's
 //! module paths, so a torchvision state dict maps onto our `VarBuilder` paths key for key.
 //! Every net can be re-targeted to another input shape and class count; `retarget` says how.
 
@@ -47,6 +48,10 @@ const ZOO: &[Entry] = &[
     Entry { name: "wide_resnet50_2", build: resnet::wide_resnet50_2, input: IMAGENET, classes: 1000, small: MNIST },
     Entry { name: "mobilenet_v2", build: mobilenet::mobilenet_v2, input: IMAGENET, classes: 1000, small: MNIST },
     Entry { name: "squeezenet1_1", build: squeezenet::squeezenet1_1, input: IMAGENET, classes: 1000, small: MNIST },
+    Entry { name: "vgg19", build: vgg::vgg19, input: IMAGENET, classes: 1000, small: CIFAR },
+    Entry { name: "resnet152", build: resnet::resnet152, input: IMAGENET, classes: 1000, small: MNIST },
+    Entry { name: "squeezenet1_0", build: squeezenet::squeezenet1_0, input: IMAGENET, classes: 1000, small: CIFAR },
+    Entry { name: "zfnet", build: vgg::zfnet, input: IMAGENET, classes: 1000, small: [3, 64, 64] },
 ];
 
 const NAMES: &[&str] = &[
@@ -61,6 +66,10 @@ const NAMES: &[&str] = &[
     "wide_resnet50_2",
     "mobilenet_v2",
     "squeezenet1_1",
+    "vgg19",
+    "resnet152",
+    "squeezenet1_0",
+    "zfnet",
 ];
 
 /// The names of all zoo networks, in table order.

@@ -1,4 +1,4 @@
-//! ResNet-18 and -50 (He et al. 2015), ResNeXt-50 32x4d (Xie et al. 2016) and Wide
+//! ResNet-18, -50 and -152 (He et al. 2015), ResNeXt-50 32x4d (Xie et al. 2016) and Wide
 //! ResNet-50-2 (Zagoruyko & Komodakis 2016) as torchvision's `torchvision/models/resnet.py`
 //! defines them: stride on the 3x3 conv of a bottleneck (ResNet v1.5), projection shortcuts
 //! (`downsample.0` conv 1x1, `downsample.1` BN) only where the shape changes, no conv biases.
@@ -39,6 +39,15 @@ pub(super) fn resnet50(input: [usize; 3], classes: usize) -> Result<Graph> {
         width_per_group: 64,
     };
     resnet("resnet50", block, [3, 4, 6, 3], input, classes)
+}
+
+/// torchvision's `resnet152`.
+pub(super) fn resnet152(input: [usize; 3], classes: usize) -> Result<Graph> {
+    let block = Block::Bottleneck {
+        groups: 1,
+        width_per_group: 64,
+    };
+    resnet("resnet152", block, [3, 8, 36, 3], input, classes)
 }
 
 /// torchvision's `resnext50_32x4d`.
