@@ -97,7 +97,7 @@ impl Planner<'_> {
                 let max = self.extents.out(&node.name)?;
                 vec![segment(&node.name, conv.out, max)]
             }
-            Op::BatchNorm => {
+            Op::BatchNorm { .. } => {
                 self.norm(node, &self.seen_from(&node.name, input(0)))?;
                 input(0).clone()
             }
