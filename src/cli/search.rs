@@ -134,6 +134,9 @@ impl SearchArgs {
         set(&mut cfg.batch, self.batch);
         set(&mut cfg.workers, self.workers);
         set(&mut cfg.threads_per_worker, self.threads);
+        if self.workers.is_none() && self.threads.is_none() {
+            cfg.workers = 0; // the search chooses from its children's size
+        }
         set(&mut cfg.device, self.device.clone());
         set(&mut cfg.dataset, self.dataset.clone());
         cfg.schedule = self.schedule.schedule(self.min_epochs, self.eta);

@@ -34,7 +34,8 @@ pub struct SearchConfig {
     pub samples: usize,
     /// Candidates per strategy update (M).
     pub batch: usize,
-    /// Children trained in parallel.
+    /// Children trained in parallel; 0 to choose from the children's size at the start
+    /// (`cores::choose_split`), which stores the choice with the run.
     pub workers: usize,
     /// Threads each worker's child uses (0: share the cores evenly).
     pub threads_per_worker: usize,
@@ -164,7 +165,6 @@ impl SearchConfig {
         };
         positive("--samples", self.samples)?;
         positive("--batch", self.batch)?;
-        positive("--workers", self.workers)?;
         positive("--epochs", self.train.epochs)?;
         if let Schedule::Halving { min_epochs, eta } = self.schedule {
             positive("--min-epochs", min_epochs)?;

@@ -2,6 +2,7 @@
 
 mod candidate;
 mod config;
+mod cores;
 mod dispatch;
 mod events;
 mod finalists;

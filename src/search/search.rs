@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::config::{Schedule, SearchConfig};
 use super::events::{SearchEvent, Summary};
 use super::learning::{self, NotLearning};
-use super::{finalists, halving, limits, run};
+use super::{cores, finalists, halving, limits, run};
 use crate::data::{self, Dataset, DatasetSpec, LoadOptions, SplitKind};
 use crate::error::Result;
 use crate::pool::{parse_devices, Pool, PoolConfig};
@@ -77,6 +77,7 @@ fn start_in(
         events(SearchEvent::DataLoaded(Box::new(data.summary())));
     }
     limits::check_feasible(&cfg, &space, events)?;
+    cores::choose_split(&mut cfg, &space, events);
     if cfg.strategy == StrategyKind::Enas {
         crate::enas::check(&cfg, &space)?;
         let store = create(&place, &cfg, &space)?;
