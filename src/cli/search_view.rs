@@ -215,11 +215,11 @@ impl View {
         let line = match &f.reason {
             Some(reason) => format!("finalist #{} failed: {reason}", c.id),
             None => format!(
-                "finalist #{}: {:.2}% validation, {:.2}% test after {} epochs",
+                "finalist #{}: {:.2}% validation, {:.2}% test after {}",
                 c.id,
                 f.val_acc * 100.0,
                 f.test_acc * 100.0,
-                f.epochs
+                epochs(f.epochs)
             ),
         };
         match &self.main {
@@ -286,14 +286,21 @@ impl View {
     }
 }
 
+fn epochs(n: usize) -> String {
+    match n {
+        1 => "1 epoch".to_string(),
+        n => format!("{n} epochs"),
+    }
+}
+
 /// The line that says what model the search hands out, and where.
 fn print_delivered(d: &Delivered) {
     println!(
-        "delivered: candidate #{}, {:.2}% test accuracy ({:.2}% validation) after {} epochs on {} training images",
+        "delivered: candidate #{}, {:.2}% test accuracy ({:.2}% validation) after {} on {} training images",
         d.id,
         d.test_acc * 100.0,
         d.val_acc * 100.0,
-        d.epochs,
+        epochs(d.epochs),
         thousands(d.train_images as u64)
     );
     println!(
