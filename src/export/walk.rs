@@ -44,9 +44,9 @@ pub(super) fn graph_source(graph: &Graph) -> Result<(String, String)> {
         "}\n\nimpl Net {\n    /// Builds the network with its parameters under `vb` \
          (the engine's paths).\n    pub fn new(vb: VarBuilder) -> Result<Self> {\n        Ok(Self {\n",
     );
-    for id in 0..graph.nodes.len() {
+    for (id, name) in names.iter().enumerate().take(graph.nodes.len()) {
         if let Some(init) = constructor(graph, id) {
-            let _ = writeln!(out, "            {}: {init},", names[id]);
+            let _ = writeln!(out, "            {name}: {init},");
         }
     }
     out.push_str(
