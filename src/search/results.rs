@@ -118,14 +118,12 @@ impl Search {
         state: Option<Vec<u8>>,
         events: &mut dyn FnMut(SearchEvent),
     ) -> Result<f64> {
-        if matches!(self.space.body, SpaceBody::Table(_)) && self.rungs.is_empty() {
-            if let SpaceBody::Table(t) = &self.space.body {
-                if c.status == Status::Completed {
-                    self.spent += t.reward_epochs() as f64;
-                }
-            }
-        } else if matches!(self.space.body, SpaceBody::Table(_)) {
-            self.spent += c.rungs.last().map_or(0, |r| r.epochs) as f64;
+        if let SpaceBody::Table(t) = &self.space.body {
+            self.spent += match (self.rungs.is_empty(), c.status) {
+                (true, Status::Completed) => t.reward_epochs(),
+                (true, _) => 0,
+                (false, _) => c.rungs.last().map_or(0, |r| r.epochs),
+            } as f64;
         }
         if c.status == Status::Rejected {
             self.rejected += 1;
