@@ -125,6 +125,10 @@ fn enas_runs_on_every_other_cell_space() {
             let at = a.iter().position(|x| x == flag).unwrap();
             a[at + 1] = value.to_string();
         }
+        let uniform = space == "mixed-cells";
+        if uniform {
+            a.extend(["--enas-derive-from".to_string(), "uniform".to_string()]);
+        }
         let lines = json_lines(&ok(nas(dir.path()).args(&a)));
         assert_eq!(
             lines.len(),
@@ -132,13 +136,15 @@ fn enas_runs_on_every_other_cell_space() {
             "{space}: one epoch, one candidate, the summary"
         );
         assert_eq!(lines[1]["status"], "completed", "{space}: {}", lines[1]);
+        let from = &show(dir.path(), space)["settings"]["strategy_config"]["enas"]["derive_from"];
+        assert_eq!(from, if uniform { "uniform" } else { "policy" }, "{space}");
     }
 }
 
 #[test]
 fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
     let dir = scratch();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--space", "toy-table", "--strategy", "enas"],
             "table space",
@@ -168,6 +174,17 @@ fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
                 "big",
             ],
             "--enas-kernels",
+        ),
+        (
+            &[
+                "--space",
+                "resnet-cells",
+                "--strategy",
+                "enas",
+                "--enas-derive-from",
+                "best",
+            ],
+            "--enas-derive-from",
         ),
     ];
     for (extra, expected) in cases {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use nas::enas::{EnasConfig, EnasEvent, EpochStats, KernelSharing};
+use nas::enas::{DeriveFrom, EnasConfig, EnasEvent, EpochStats, KernelSharing};
 use serde_json::json;
 
 use super::table::render;
@@ -41,6 +41,10 @@ pub struct EnasArgs {
     /// Peak learning rate of the shared weights (default: --lr).
     #[arg(long, value_parser = super::values::positive_f64)]
     enas_lr: Option<f64>,
+    /// Draw the derived architectures from the trained policy, or uniformly (to measure how
+    /// well the shared weights rank the whole space: `bench/enas.sh --tau`).
+    #[arg(long, value_name = "policy|uniform")]
+    enas_derive_from: Option<DeriveFrom>,
 }
 
 impl EnasArgs {
@@ -55,6 +59,7 @@ impl EnasArgs {
             || self.enas_top.is_some()
             || self.enas_kernels.is_some()
             || self.enas_lr.is_some()
+            || self.enas_derive_from.is_some()
     }
 
     /// Sets the given flags in `cfg`.
@@ -76,6 +81,9 @@ impl EnasArgs {
         }
         if self.enas_lr.is_some() {
             cfg.lr = self.enas_lr;
+        }
+        if let Some(from) = self.enas_derive_from {
+            cfg.derive_from = from;
         }
     }
 }

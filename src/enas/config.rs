@@ -52,6 +52,50 @@ impl FromStr for KernelSharing {
     }
 }
 
+/// Where the derived architectures come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeriveFrom {
+    /// The trained controller's policy: the search's answer.
+    #[default]
+    Policy,
+    /// Every decision uniform: architectures spread over the whole space, so that the Kendall
+    /// tau between shared rating and stand-alone accuracy measures how well the shared weights
+    /// rank the space, not only the few near-identical architectures a converged policy draws.
+    Uniform,
+}
+
+impl DeriveFrom {
+    /// The name on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "policy",
+            Self::Uniform => "uniform",
+        }
+    }
+}
+
+impl fmt::Display for DeriveFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeriveFrom {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "policy" => Ok(Self::Policy),
+            "uniform" => Ok(Self::Uniform),
+            other => Err(Error::invalid(
+                "derive from",
+                format!("`{other}` (known: policy, uniform)"),
+            )),
+        }
+    }
+}
+
 /// The schedule of a weight-sharing search. The shared network trains with the children's
 /// settings (`SearchConfig::train`: batch size, learning rate, momentum, weight decay) over
 /// `epochs` passes of the training split, on a cosine schedule.
@@ -78,6 +122,8 @@ pub struct EnasConfig {
     pub lr: Option<f64>,
     /// Largest global gradient norm of one shared step (ENAS: 5).
     pub grad_clip: f64,
+    /// Where the derived architectures are drawn from.
+    pub derive_from: DeriveFrom,
 }
 
 impl Default for EnasConfig {
@@ -93,6 +139,7 @@ impl Default for EnasConfig {
             kernels: KernelSharing::Centre,
             lr: None,
             grad_clip: 5.0,
+            derive_from: DeriveFrom::Policy,
         }
     }
 }

@@ -8,16 +8,22 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::Device;
+use rand::Rng;
 
 use super::alternate::Trainer;
+use super::config::DeriveFrom;
 use super::events::{Derived, EnasEvent};
+use crate::controller::rng::seeded;
 use crate::data::SplitKind;
 use crate::error::{Error, Result};
+use crate::space::Decisions;
 
 /// How often (in architectures) deriving reports its progress.
 const PROGRESS_EVERY: usize = 10;
 /// The best `REFINE * K` are rated again on `REFINE` times the images.
 const REFINE: usize = 4;
+/// The random stream of uniform derived architectures (apart from `alternate`'s per-epoch ones).
+const STREAM_UNIFORM: u64 = 4 << 40;
 
 impl Trainer<'_> {
     /// Samples and rates the derived architectures; returns how many were sampled and the
@@ -30,7 +36,10 @@ impl Trainer<'_> {
         let started = std::time::Instant::now();
         let total = self.enas.derive;
         let (xs, ys) = self.fixed_batch(self.enas.derive_batch)?;
-        let samples = self.controller.sample(total)?;
+        let samples = match self.enas.derive_from {
+            DeriveFrom::Policy => self.controller.sample(total)?,
+            DeriveFrom::Uniform => self.uniform(total),
+        };
         let mut rated: Vec<Derived> = Vec::new();
         for (i, decisions) in samples.into_iter().enumerate() {
             if stop.load(Ordering::SeqCst) {
@@ -85,6 +94,20 @@ impl Trainer<'_> {
 }
 
 impl Trainer<'_> {
+    /// `n` assignments with every decision uniform, from a stream of the run's seed.
+    fn uniform(&self, n: usize) -> Vec<Decisions> {
+        let mut rng = seeded(self.cfg.seed, STREAM_UNIFORM);
+        let decisions = self.space.decisions();
+        (0..n)
+            .map(|_| {
+                decisions
+                    .iter()
+                    .map(|d| rng.random_range(0..d.len()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The first `n` validation images (fewer when the split is smaller), always the same.
     fn fixed_batch(&self, n: usize) -> Result<(candle_core::Tensor, candle_core::Tensor)> {
         self.data

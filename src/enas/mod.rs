@@ -37,7 +37,7 @@ mod run;
 mod shared;
 mod standalone;
 
-pub use config::{EnasConfig, KernelSharing};
+pub use config::{DeriveFrom, EnasConfig, KernelSharing};
 pub use derive::kendall_tau;
 pub use events::{Derived, EnasEvent, EpochStats};
 pub use extents::Extents;
