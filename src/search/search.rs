@@ -376,6 +376,12 @@ impl Search {
                 self.interrupted = true;
             }
             while !self.interrupted && self.flights.len() < self.capacity() {
+                // A table candidate is answered without going in flight, so a table search
+                // lives in this loop: it must see Ctrl-C here, not only between results.
+                if self.stop.load(Ordering::SeqCst) {
+                    self.interrupted = true;
+                    break;
+                }
                 if !self.next_work(events)? {
                     break;
                 }
