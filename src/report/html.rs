@@ -1,0 +1,429 @@
+//! The report page: one self-contained HTML document (inline CSS, inline SVG, one small inline
+//! script that checks the plots drew), with no request to the network. While a run is being
+//! searched the page carries a `<meta http-equiv="refresh">`, so an open browser follows it.
+
+use std::fmt::Write;
+
+use super::arch_drawing;
+use super::model::{accuracy, reason_counts, Report, RunReport};
+use super::plots::{self, SizeAxis};
+use crate::error::Result;
+use crate::store::Candidate;
+
+/// Seconds between reloads of a live page.
+pub const REFRESH_SECONDS: u32 = 5;
+
+/// Failures listed per run; the rest are summarised by reason.
+const MAX_FAILURES: usize = 100;
+
+/// Escapes text for HTML and SVG (element content and quoted attributes).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole page.
+pub fn render(report: &Report) -> Result<String> {
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    let mut page = String::new();
+    let refresh = if report.running() {
+        format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECONDS}">"#)
+    } else {
+        String::new()
+    };
+    let _ = write!(
+        page,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">{refresh}<title>nas report: {}</title><style>{STYLE}</style></head><body><main>"#,
+        escape(&names.join(", "))
+    );
+    let _ = write!(
+        page,
+        r#"<header><h1>Search report</h1><p class="sub">{} · generated {}{}</p></header>"#,
+        escape(&names.join(", ")),
+        crate::search::utc_time(report.generated_at as u64),
+        if report.running() {
+            format!(" · reloads every {REFRESH_SECONDS} s while the search runs")
+        } else {
+            String::new()
+        }
+    );
+    page.push_str(&nav());
+    summary(&mut page, report);
+    progress(&mut page, report)?;
+    size(&mut page, report)?;
+    controller(&mut page, report)?;
+    best(&mut page, report)?;
+    failures(&mut page, report);
+    let _ = write!(page, "</main><script>{SCRIPT}</script></body></html>\n");
+    Ok(page)
+}
+
+fn nav() -> String {
+    let links = [
+        ("summary", "Summary"),
+        ("progress", "Progress"),
+        ("size", "Accuracy vs size"),
+        ("controller", "Controller"),
+        ("best", "Best candidates"),
+        ("failures", "Failures"),
+    ];
+    let items: Vec<String> = links
+        .iter()
+        .map(|(id, name)| format!(r##"<a href="#{id}">{name}</a>"##))
+        .collect();
+    format!("<nav>{}</nav>", items.join(""))
+}
+
+fn section(page: &mut String, id: &str, title: &str) {
+    let _ = write!(page, r#"<section id="{id}"><h2>{title}</h2>"#);
+}
+
+/// A plot in a figure the page's script checks, with a caption.
+fn figure(page: &mut String, name: &str, svg: &str, caption: &str) {
+    let _ = write!(
+        page,
+        r#"<figure class="plot" data-plot="{name}">{svg}<figcaption>{}</figcaption></figure>"#,
+        escape(caption)
+    );
+}
+
+fn summary(page: &mut String, report: &Report) {
+    section(page, "summary", "Summary");
+    let spaces: std::collections::BTreeSet<&str> =
+        report.runs.iter().map(|r| r.space.as_str()).collect();
+    if spaces.len() > 1 {
+        let list: Vec<&str> = spaces.into_iter().collect();
+        let _ = write!(
+            page,
+            r#"<p class="warn">These runs search different spaces ({}): their rewards may not compare.</p>"#,
+            escape(&list.join(", "))
+        );
+    }
+    page.push_str(r#"<div class="cards">"#);
+    for (i, run) in report.runs.iter().enumerate() {
+        run_card(page, i, run, report.generated_at);
+    }
+    page.push_str("</div></section>");
+}
+
+fn run_card(page: &mut String, i: usize, run: &RunReport, now: f64) {
+    let planned = run.settings.get("samples").and_then(|s| s.as_u64());
+    let done = run.candidates.len();
+    let samples = match planned {
+        Some(n) => format!("{done} of {n}"),
+        None => done.to_string(),
+    };
+    let best = match run.best.first() {
+        Some(b) => format!("#{} · reward {:.4}{}", b.id, b.reward, size_note(b)),
+        None => "none yet".into(),
+    };
+    let wall = run
+        .wall_seconds(now)
+        .map(duration)
+        .unwrap_or_else(|| "-".into());
+    let c = run.counts;
+    let status = run.status.as_str();
+    let _ = write!(
+        page,
+        r#"<article class="card"><h3><span class="swatch" style="background:{}"></span>{}<span class="status {status}">{status}</span></h3><dl><dt>space</dt><dd>{} ({})</dd><dt>strategy</dt><dd>{}</dd><dt>samples done</dt><dd>{samples}</dd><dt>wall time</dt><dd>{wall}</dd><dt>best</dt><dd>{}</dd><dt>candidates</dt><dd><b>{}</b> completed · <b>{}</b> failed · <b>{}</b> rejected · <b>{}</b> duplicate</dd></dl><details><summary>settings</summary><pre>{}</pre></details><p class="path">{}</p></article>"#,
+        plots::css_colour(i),
+        escape(&run.name),
+        escape(&run.space),
+        run.space_kind,
+        escape(&run.strategy),
+        escape(&best),
+        c.completed,
+        c.failed,
+        c.rejected,
+        c.duplicate,
+        escape(&serde_json::to_string_pretty(&run.settings).unwrap_or_default()),
+        escape(&run.path),
+    );
+}
+
+fn size_note(c: &Candidate) -> String {
+    let mut parts = Vec::new();
+    if c.params > 0 {
+        parts.push(format!("{} params", plots::short_count(c.params as f64)));
+    }
+    if c.macs > 0 {
+        parts.push(format!("{} MACs", plots::short_count(c.macs as f64)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", parts.join(" · "))
+    }
+}
+
+/// 3725.4 -> "1 h 02 min", 95 -> "1 min 35 s", 4.2 -> "4.2 s".
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match seconds {
+        x if x < 60.0 => format!("{seconds:.1} s"),
+        x if x < 3600.0 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn progress(page: &mut String, report: &Report) -> Result<()> {
+    section(page, "progress", "Search progress");
+    if report.runs.iter().all(|r| r.counts.completed == 0) {
+        page.push_str(r#"<p class="none">No candidate has completed yet.</p></section>"#);
+        return Ok(());
+    }
+    figure(page, "progress", &plots::progress(&report.runs)?, "Reward of each completed candidate (dots) and the best so far (line), in the order the search tried them.");
+    page.push_str("</section>");
+    Ok(())
+}
+
+fn size(page: &mut String, report: &Report) -> Result<()> {
+    section(page, "size", "Accuracy against size");
+    for (axis, name, what) in [
+        (SizeAxis::Params, "params", "parameters"),
+        (SizeAxis::Macs, "macs", "multiply-accumulates"),
+    ] {
+        if plots::has_size(&report.runs, axis) {
+            let caption = format!("Accuracy against {what}. Red: the Pareto front (no other candidate is both smaller and more accurate). Circled: the best candidate.");
+            figure(
+                page,
+                name,
+                &plots::accuracy_vs_size(&report.runs, axis)?,
+                &caption,
+            );
+        } else {
+            let _ = write!(
+                page,
+                r#"<p class="none">No candidate has its {what} measured (a table space records only what its table holds).</p>"#
+            );
+        }
+    }
+    page.push_str("</section>");
+    Ok(())
+}
+
+fn controller(page: &mut String, report: &Report) -> Result<()> {
+    section(page, "controller", "Controller");
+    if !report.runs.iter().any(RunReport::has_controller) {
+        let strategies: Vec<String> = report.runs.iter().map(|r| r.strategy.clone()).collect();
+        let _ = write!(
+            page,
+            r#"<p class="none">No learning controller in this search (strategy {}): it has no baseline or entropy to show.</p></section>"#,
+            escape(&strategies.join(", "))
+        );
+        return Ok(());
+    }
+    let (reward, entropy) = plots::controller(&report.runs)?;
+    page.push_str(r#"<div class="pair">"#);
+    figure(page, "controller-reward", &reward, "Mean reward of each update's children (solid) and the moving-average baseline the advantages are measured against (dashed).");
+    figure(page, "controller-entropy", &entropy, "Mean entropy of the policy along the sampled paths: it falls as the controller grows sure of its choices.");
+    page.push_str("</div></section>");
+    Ok(())
+}
+
+fn best(page: &mut String, report: &Report) -> Result<()> {
+    section(page, "best", "Best candidates");
+    for run in &report.runs {
+        if report.runs.len() > 1 {
+            let _ = write!(page, "<h3>{}</h3>", escape(&run.name));
+        }
+        if run.best.is_empty() {
+            page.push_str(r#"<p class="none">No candidate has completed yet.</p>"#);
+            continue;
+        }
+        best_table(page, run);
+        for (rank, c) in run.best.iter().enumerate() {
+            candidate_card(page, run, rank, c)?;
+        }
+    }
+    page.push_str("</section>");
+    Ok(())
+}
+
+fn best_table(page: &mut String, run: &RunReport) {
+    page.push_str(r#"<div class="scroll"><table><thead><tr><th>rank</th><th>id</th><th>reward</th><th>accuracy</th><th>params</th><th>MACs</th><th>architecture</th></tr></thead><tbody>"#);
+    for (rank, c) in run.best.iter().enumerate() {
+        let _ = write!(
+            page,
+            r##"<tr><td>{}</td><td><a href="#{}-c{}">#{}</a></td><td class="n">{:.4}</td><td class="n">{:.2}%</td><td class="n">{}</td><td class="n">{}</td><td class="arch-text">{}</td></tr>"##,
+            rank + 1,
+            escape(&run.name),
+            c.id,
+            c.id,
+            c.reward,
+            accuracy(c) * 100.0,
+            count_or_dash(c.params),
+            count_or_dash(c.macs),
+            escape(&arch_summary(c)),
+        );
+    }
+    page.push_str("</tbody></table></div>");
+}
+
+fn count_or_dash(n: u64) -> String {
+    if n == 0 {
+        "-".into()
+    } else {
+        plots::short_count(n as f64)
+    }
+}
+
+fn arch_summary(c: &Candidate) -> String {
+    match serde_json::from_value::<crate::arch::Architecture>(c.arch.clone()) {
+        Ok(a) => a.summary(),
+        Err(_) => c.hash.clone(),
+    }
+}
+
+fn candidate_card(page: &mut String, run: &RunReport, rank: usize, c: &Candidate) -> Result<()> {
+    let _ = write!(
+        page,
+        r#"<article class="candidate" id="{}-c{}"><h4>{}. candidate #{} <span class="muted">reward {:.4}{}</span></h4><div class="scroll arch-wrap">{}</div>"#,
+        escape(&run.name),
+        c.id,
+        rank + 1,
+        c.id,
+        c.reward,
+        escape(&size_note(c)),
+        arch_drawing::draw(&c.arch, &c.decisions, &run.decisions)
+    );
+    if let Some(svg) = plots::epochs(c)? {
+        figure(page, &format!("epochs-{}", c.id), &svg, "Validation accuracy after each epoch of its training, its halving rungs, and its finalist training, where those exist.");
+    }
+    let _ = write!(
+        page,
+        "<p class=\"export\">{}</p></article>",
+        export_line(run, c)
+    );
+    Ok(())
+}
+
+fn export_line(run: &RunReport, c: &Candidate) -> String {
+    if run.space_kind == "table" {
+        return "A table candidate: its figures come from the table, there is no trained network to export.".into();
+    }
+    let command = format!("nas export {} --id {}", run.path, c.id);
+    if run.exportable.contains(&c.id) {
+        format!("Export it: <code>{}</code>", escape(&command))
+    } else {
+        format!(
+            "Export it with <code>{}</code> once its weights are kept: its weights were not kept by this search (search with <code>--keep-top K</code>, or train the best again with <code>nas finalize {}</code>).",
+            escape(&command),
+            escape(&run.path)
+        )
+    }
+}
+
+fn failures(page: &mut String, report: &Report) {
+    section(page, "failures", "Failures");
+    for run in &report.runs {
+        if report.runs.len() > 1 {
+            let _ = write!(page, "<h3>{}</h3>", escape(&run.name));
+        }
+        let failed: Vec<&Candidate> = run.failures().collect();
+        if failed.is_empty() {
+            page.push_str(r#"<p class="none">No candidate failed or was rejected.</p>"#);
+            continue;
+        }
+        let digest: Vec<String> = reason_counts(failed.iter().copied())
+            .iter()
+            .take(3)
+            .map(|(r, n)| format!("{n} × {}", escape(r)))
+            .collect();
+        let _ = write!(
+            page,
+            "<p>{} candidates failed or were rejected; most often: {}.</p>",
+            failed.len(),
+            digest.join("; ")
+        );
+        page.push_str(r#"<div class="scroll"><table><thead><tr><th>id</th><th>status</th><th>reason</th></tr></thead><tbody>"#);
+        for c in failed.iter().take(MAX_FAILURES) {
+            let _ = write!(
+                page,
+                r#"<tr><td>#{}</td><td>{}</td><td class="reason">{}</td></tr>"#,
+                c.id,
+                c.status.as_str(),
+                escape(c.reason.as_deref().unwrap_or("no reason recorded"))
+            );
+        }
+        page.push_str("</tbody></table></div>");
+        if failed.len() > MAX_FAILURES {
+            let _ = write!(
+                page,
+                r#"<p class="muted">and {} more (<code>nas show {} --json</code> lists them all).</p>"#,
+                failed.len() - MAX_FAILURES,
+                escape(&run.path)
+            );
+        }
+    }
+    page.push_str("</section>");
+}
+
+const STYLE: &str = r#"
+:root{--ink:#222;--muted:#666;--line:#e4e4e7;--bg:#f6f7f9;--accent:#0072b2}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:1120px;margin:0 auto;padding:16px}
+header h1{margin:8px 0 0;font-size:26px}
+.sub{margin:2px 0 8px;color:var(--muted)}
+nav{display:flex;flex-wrap:wrap;gap:6px 14px;margin:0 0 12px;font-size:14px}
+nav a{color:var(--accent);text-decoration:none}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:14px 18px;margin:14px 0}
+h2{margin:0 0 10px;font-size:20px}
+h3{margin:14px 0 8px;font-size:17px}
+h4{margin:0 0 8px;font-size:15px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px 14px}
+.card h3{margin:0 0 6px;display:flex;align-items:center;gap:8px;flex-wrap:wrap}
+.swatch{width:12px;height:12px;border-radius:3px;display:inline-block}
+.status{font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;background:#eee;text-transform:uppercase;letter-spacing:.04em}
+.status.running{background:#e0f0ff;color:#005a8c}.status.finished{background:#e3f6ea;color:#176b3a}.status.interrupted{background:#fff1db;color:#8a5200}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 12px;margin:0}
+dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+details{margin-top:6px;font-size:13px}pre{overflow:auto;max-height:260px;background:var(--bg);padding:8px;border-radius:6px}
+.path{color:var(--muted);font-size:12px;margin:6px 0 0;overflow-wrap:anywhere}
+figure{margin:0 0 12px;max-width:860px}figure svg{width:100%;height:auto;display:block}
+figcaption{color:var(--muted);font-size:13px;margin-top:2px}
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:14px}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:14px}
+th,td{text-align:left;padding:4px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.arch-text{font-size:12px;color:#444}.reason{overflow-wrap:anywhere}
+.candidate{border-top:1px solid var(--line);padding-top:12px;margin-top:12px}
+.candidate figure{max-width:560px}
+.arch-wrap{margin-bottom:8px}
+svg.arch{max-width:none;height:auto}
+svg.arch rect{fill:#fff;stroke:#888;stroke-width:1.2}
+svg.arch .stem rect,svg.arch .io rect{fill:#f1f1f4}
+svg.arch .reduce rect{fill:#fff7e6;stroke:#c98a00}
+svg.arch .cell rect{fill:#eaf4fb;stroke:#0072b2}
+svg.arch rect.stage{fill:#fafafa;stroke:#ccc;stroke-dasharray:4 3}
+svg.arch text{font:13px system-ui,sans-serif;text-anchor:middle;fill:#222}
+svg.arch text.t{font-weight:600}svg.arch text.d{font-size:11.5px;fill:#444}
+svg.arch text.sl{text-anchor:start;font-size:12px;fill:#666}
+svg.arch .flow{stroke:#555;stroke-width:1.5}
+svg.arch .skip{fill:none;stroke:#c81e2d;stroke-width:1.6}
+.export{font-size:14px}code{background:var(--bg);padding:1px 5px;border-radius:4px;font-size:13px;overflow-wrap:anywhere}
+.none,.muted{color:var(--muted)}.warn{background:#fff1db;padding:6px 10px;border-radius:6px}
+@media (max-width:600px){main{padding:8px}section{padding:10px 10px}.pair{grid-template-columns:1fr}h1{font-size:22px}}
+"#;
+
+/// Checks, once the page is laid out, that every plot drew something; a broken plot is a
+/// console error (what the browser test looks for) and a mark on the page.
+const SCRIPT: &str = r#"
+(function(){var figs=document.querySelectorAll('figure.plot'),ok=0;
+figs.forEach(function(f){var s=f.querySelector('svg');var b=s&&s.getBBox?s.getBBox():null;
+if(s&&s.childElementCount>0&&b&&b.width>0&&b.height>0){ok++}else{f.classList.add('broken');console.error('plot '+f.dataset.plot+' drew nothing')}});
+document.documentElement.setAttribute('data-plots-drawn',ok+'/'+figs.length);})();
+"#;

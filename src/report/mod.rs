@@ -1,0 +1,16 @@
+//! The HTML report of one or more runs: a renderer of what the store holds, never part of the
+//! search loop. `model` gathers what to show from the store's read-only `RunView`s, `plots`
+//! draws the charts as inline SVG with `plotters`, `arch_drawing` draws architectures, and
+//! `html` assembles one self-contained page.
+
+mod arch_drawing;
+mod html;
+mod model;
+mod plots;
+
+#[cfg(test)]
+mod tests;
+
+pub use arch_drawing::draw as draw_architecture;
+pub use html::{escape, render, REFRESH_SECONDS};
+pub use model::{best_so_far, pareto, Report, RunReport, Update};
