@@ -87,7 +87,8 @@ impl Canvas {
         let width = self.x + PAD;
         let height = bottom - top;
         format!(
-            r##"<svg class="arch" viewBox="0 {top} {width} {height}" width="{width}" height="{height}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg"><defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L10 5L0 10z" fill="#555"/></marker><marker id="skiphead" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L10 5L0 10z" fill="#c81e2d"/></marker></defs>{}</svg>"##,
+            r##"<svg class="arch" viewBox="0 {top} {width} {height}" width="{width}" height="{height}" style="min-width:{}px" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg"><defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L10 5L0 10z" fill="#555"/></marker><marker id="skiphead" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L10 5L0 10z" fill="#c81e2d"/></marker></defs>{}</svg>"##,
+            (width * 0.6).round(),
             escape(label),
             self.body
         )

@@ -399,11 +399,11 @@ figcaption{color:var(--muted);font-size:13px;margin-top:2px}
 table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;padding:4px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.arch-text{font-size:12px;color:#444}.reason{overflow-wrap:anywhere}
+.arch-text{font-size:12px;color:#444;min-width:240px}.reason{overflow-wrap:anywhere}
 .candidate{border-top:1px solid var(--line);padding-top:12px;margin-top:12px}
 .candidate figure{max-width:560px}
 .arch-wrap{margin-bottom:8px}
-svg.arch{max-width:none;height:auto}
+svg.arch{max-width:100%;height:auto}
 svg.arch rect{fill:#fff;stroke:#888;stroke-width:1.2}
 svg.arch .stem rect,svg.arch .io rect{fill:#f1f1f4}
 svg.arch .reduce rect{fill:#fff7e6;stroke:#c98a00}

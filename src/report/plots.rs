@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::store::{Candidate, Status};
 
 /// Chart size in SVG user units; the page scales it to the screen through its viewBox.
-const SIZE: (u32, u32) = (720, 380);
-const SMALL: (u32, u32) = (480, 260);
+const SIZE: (u32, u32) = (640, 380);
+const SMALL: (u32, u32) = (520, 320);
 const FONT: &str = "sans-serif";
 
 /// Colours of runs 0, 1, 2, ... (a colour-blind-safe palette).
@@ -74,6 +74,16 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A log axis around `values` spanning at least a decade, so it always has a labelled tick.
+fn log_span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = span(values.filter(|v| *v > 0.0).map(f64::log10));
+    let (lo, hi) = match hi - lo {
+        d if d < 1.0 => ((lo + hi) / 2.0 - 0.5, (lo + hi) / 2.0 + 0.5),
+        _ => (lo, hi),
+    };
+    (10f64.powf(lo), 10f64.powf(hi))
+}
+
 /// Reward of every completed candidate against its index, and the best so far, one colour
 /// per run.
 pub fn progress(runs: &[RunReport]) -> Result<String> {
@@ -103,7 +113,7 @@ pub fn progress(runs: &[RunReport]) -> Result<String> {
         for (i, (run, pts)) in runs.iter().zip(&points).enumerate() {
             let c = colour(i);
             chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.mix(0.35).filled())))
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.mix(0.45).filled())))
                 .map_err(plot_error)?;
             let steps = steps(&best_so_far(&run.candidates), x_max);
             chart
@@ -183,10 +193,7 @@ pub fn accuracy_vs_size(runs: &[RunReport], axis: SizeAxis) -> Result<String> {
             .collect()
     };
     let points: Vec<Vec<(f64, f64, u64)>> = runs.iter().map(measured).collect();
-    let (x_lo, x_hi) = {
-        let (lo, hi) = span(points.iter().flatten().map(|p| p.0.ln()));
-        (lo.exp(), hi.exp())
-    };
+    let (x_lo, x_hi) = log_span(points.iter().flatten().map(|p| p.0));
     let (y_lo, y_hi) = span(points.iter().flatten().map(|p| p.1));
     svg(SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -204,8 +211,8 @@ pub fn accuracy_vs_size(runs: &[RunReport], axis: SizeAxis) -> Result<String> {
             .y_desc("accuracy")
             .x_labels(6)
             .x_label_formatter(&|v| short_count(*v))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 17))
             .draw()
             .map_err(plot_error)?;
         for (i, (run, pts)) in runs.iter().zip(&points).enumerate() {
@@ -462,8 +469,8 @@ fn mesh(chart: &mut Chart, x: &str, y: &str) -> Result<()> {
         .x_labels(8)
         .y_labels(6)
         .x_label_formatter(&|v| whole(*v))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 17))
         .draw()
         .map_err(plot_error)
 }
@@ -476,7 +483,7 @@ fn legend<'a, 'b: 'a, CT: CoordTranslate>(
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(GRID)
-        .label_font((FONT, 13))
+        .label_font((FONT, 15))
         .draw()
         .map_err(plot_error)
 }
