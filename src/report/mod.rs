@@ -1,12 +1,15 @@
 //! The HTML report of one or more runs: a renderer of what the store holds, never part of the
-//! search loop. `model` gathers what to show from the store's read-only `RunView`s, `plots`
-//! draws the charts as inline SVG with `plotters`, `arch_drawing` draws architectures, and
-//! `html` assembles one self-contained page.
+//! search loop. `model` gathers what to show from the store's read-only `RunView`s; `plots`,
+//! `size_plot` and `training_plots` draw the charts as inline SVG with `plotters`;
+//! `arch_drawing` draws architectures; `html` assembles one self-contained page.
 
 mod arch_drawing;
 mod html;
 mod model;
+mod page_assets;
 mod plots;
+mod size_plot;
+mod training_plots;
 
 #[cfg(test)]
 mod tests;
