@@ -97,7 +97,7 @@ pub fn progress(runs: &[RunReport]) -> Result<String> {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
             .x_label_area_size(42)
-            .y_label_area_size(56)
+            .y_label_area_size(72)
             .build_cartesian_2d(0f64..x_max, y_lo..y_hi)
             .map_err(plot_error)?;
         mesh(&mut chart, "candidate (in search order)", "reward")?;

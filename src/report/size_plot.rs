@@ -74,7 +74,7 @@ pub fn accuracy_vs_size(runs: &[RunReport], axis: SizeAxis) -> Result<String> {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
             .x_label_area_size(42)
-            .y_label_area_size(56)
+            .y_label_area_size(72)
             .build_cartesian_2d((x_lo..x_hi).log_scale(), y_lo..y_hi)
             .map_err(plot_error)?;
         chart

@@ -37,7 +37,7 @@ pub fn controller(runs: &[RunReport]) -> Result<(String, String)> {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(56)
+            .y_label_area_size(72)
             .build_cartesian_2d(0f64..steps, rewards.0..rewards.1)
             .map_err(plot_error)?;
         mesh(&mut chart, "update", "reward")?;
@@ -83,7 +83,7 @@ pub fn controller(runs: &[RunReport]) -> Result<(String, String)> {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(56)
+            .y_label_area_size(72)
             .build_cartesian_2d(0f64..steps, entropy.0..entropy.1)
             .map_err(plot_error)?;
         mesh(&mut chart, "update", "policy entropy (nats)")?;
@@ -141,7 +141,7 @@ pub fn epochs(c: &Candidate) -> Result<Option<String>> {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(56)
+            .y_label_area_size(72)
             .build_cartesian_2d(0.5f64..x_max, y_lo..y_hi)
             .map_err(plot_error)?;
         mesh(&mut chart, "epoch", "validation accuracy")?;
