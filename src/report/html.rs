@@ -67,7 +67,7 @@ pub fn render(report: &Report) -> Result<String> {
     controller(&mut page, report)?;
     best(&mut page, report)?;
     failures(&mut page, report);
-    let _ = write!(page, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(page, "</main><script>{SCRIPT}</script></body></html>");
     Ok(page)
 }
 
