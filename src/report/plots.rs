@@ -6,9 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::model::{accuracy, best_so_far, RunReport};
+use super::model::{best_so_far, RunReport};
 use crate::error::{Error, Result};
-use crate::store::{Candidate, Status};
+use crate::store::Status;
 
 /// Chart size in SVG user units; the page scales it to the screen through its viewBox.
 pub(super) const SIZE: (u32, u32) = (640, 380);

@@ -43,7 +43,7 @@ pub fn controller(runs: &[RunReport]) -> Result<(String, String)> {
         mesh(&mut chart, "update", "reward")?;
         for &(i, run) in &learning {
             let c = colour(i);
-            let series = |f: fn(&super::model::Update) -> Option<f64>| -> Vec<(f64, f64)> {
+            let series = |f: fn(&Update) -> Option<f64>| -> Vec<(f64, f64)> {
                 run.updates
                     .iter()
                     .filter_map(|u| f(u).map(|v| (u.step as f64, v)))
