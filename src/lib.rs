@@ -14,6 +14,7 @@ pub mod graph;
 pub mod kernels;
 mod panics;
 pub mod pool;
+pub mod report;
 pub mod search;
 pub mod space;
 pub mod store;

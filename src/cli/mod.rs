@@ -8,6 +8,7 @@ mod enas;
 mod export;
 mod finalize;
 mod interrupt;
+mod report;
 mod runs;
 mod search;
 mod search_view;
@@ -55,6 +56,9 @@ enum Command {
     /// Trains the best candidates of a finished run again, from scratch, on the whole training
     /// split, and exports the best of them.
     Finalize(finalize::FinalizeArgs),
+    /// One self-contained HTML page of one or more runs: progress, accuracy against size,
+    /// the controller, the best candidates drawn, failures.
+    Report(report::ReportArgs),
     /// Search spaces: list, show, sample.
     #[command(subcommand)]
     Space(space::SpaceCommand),
@@ -96,6 +100,7 @@ impl Cli {
             }
             Command::Runs { json } => runs::list(json)?,
             Command::Show { run, top, json } => runs::show(&run, top, json)?,
+            Command::Report(args) => report::run(args)?,
             Command::Space(cmd) => space::run(cmd)?,
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,

@@ -4,11 +4,12 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use nas::data::ImageSize;
-use nas::search::{self, Budget, Schedule, SearchConfig};
+use nas::search::{self, Budget, Schedule, SearchConfig, SearchEvent};
 use nas::strategy::StrategyKind;
 
 use super::enas::EnasArgs;
 use super::interrupt;
+use super::report::LiveReport;
 use super::search_view::View;
 use super::strategy_args::{set, StrategyArgs};
 
@@ -118,6 +119,10 @@ pub struct SearchArgs {
     /// summary.
     #[arg(long)]
     json: bool,
+    /// Do not keep RUN/report.html up to date while the search runs (`nas report` still
+    /// writes it on demand).
+    #[arg(long)]
+    no_report: bool,
     #[command(flatten, next_help_heading = "Weight sharing (--strategy enas)")]
     enas: EnasArgs,
 }
@@ -197,10 +202,29 @@ pub fn run(args: SearchArgs) -> Result<bool> {
     }
     let stop = interrupt::install()?;
     let mut view = View::new(args.json);
+    let mut live: Option<LiveReport> = None;
+    let live_report = !args.no_report;
+    // The live report is drawn from the store by its own thread: an event only wakes it.
+    let mut on = |e: SearchEvent| {
+        match &e {
+            SearchEvent::Started { run, .. } if live_report && live.is_none() => {
+                live = Some(LiveReport::start(run.clone()));
+            }
+            SearchEvent::CandidateFinished { .. }
+            | SearchEvent::Updated { .. }
+            | SearchEvent::FinalistFinished { .. } => {
+                if let Some(live) = &live {
+                    live.changed();
+                }
+            }
+            _ => {}
+        }
+        view.on(e)
+    };
     let summary = match &args.resume {
         Some(run) => {
             let dir = search::run_dir(run);
-            search::resume(&dir, args.force, stop, &mut |e| view.on(e))?
+            search::resume(&dir, args.force, stop, &mut on)?
         }
         None => {
             let space = args.space.clone().unwrap_or_default();
@@ -213,12 +237,20 @@ pub fn run(args: SearchArgs) -> Result<bool> {
                 .unwrap_or_else(|| search::default_run_name(space_stem(&space), cfg.seed));
             let dir = search::run_dir(&name);
             match args.run {
-                Some(_) => search::start(&dir, cfg, stop, &mut |e| view.on(e))?,
-                None => search::start_unique(&dir, cfg, stop, &mut |e| view.on(e))?,
+                Some(_) => search::start(&dir, cfg, stop, &mut on)?,
+                None => search::start_unique(&dir, cfg, stop, &mut on)?,
             }
         }
     };
     view.finish(&summary)?;
+    if let Some(live) = live {
+        // the search's results stand even when its page cannot be written
+        match live.finish() {
+            Ok(page) if !args.json => eprintln!("report: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: the report was not written: {e:#}"),
+        }
+    }
     Ok(summary.interrupted)
 }
 

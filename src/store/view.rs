@@ -163,6 +163,14 @@ impl RunView {
         blob.map(|b| read_blob(&self.journal, b)).transpose()
     }
 
+    /// When the run last recorded something (its journal's modification time), in unix
+    /// seconds: the end of a run that is no longer written.
+    pub fn last_write(&self) -> Option<f64> {
+        let modified = std::fs::metadata(&self.journal).ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(since.as_secs_f64())
+    }
+
     /// The statistics of every strategy update, by step.
     pub fn updates(&self) -> &[(u64, serde_json::Value)] {
         &self.index.updates
