@@ -19,8 +19,8 @@ use std::time::Instant;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use common::folders::Shapes;
-use nas::child::ChildNet;
 use nas::arch::{Architecture, Block, Cell, Reduce, Stage, Stem};
+use nas::child::ChildNet;
 use nas::data::{LoadOptions, SplitKind};
 use nas::export::{
     export_arch, export_candidate, export_zoo, manifest, ExportOptions, Exported, Normalisation,

@@ -184,7 +184,11 @@ fn fractal(g: &mut Graph, name: &str, x: NodeId, conv: Conv, columns: usize) -> 
         }
         let joined = match outs.as_slice() {
             [one] => *one,
-            _ => g.push(format!("{name}.join{t}"), Op::Join { p: FRACTAL_DROP }, &outs)?,
+            _ => g.push(
+                format!("{name}.join{t}"),
+                Op::Join { p: FRACTAL_DROP },
+                &outs,
+            )?,
         };
         ending.iter().for_each(|&c| next[c] = joined);
     }

@@ -61,7 +61,11 @@ fn a_preact_residual_cell_normalises_before_each_conv_and_after_the_last_cell() 
     assert_eq!(counts(&one_cell(4, cell)), (params, macs));
     // ResNet v2: nothing after the sum, the head's BN and ReLU follow it
     let g = one_cell(4, cell).lower().unwrap();
-    let sum = g.nodes.iter().position(|n| n.name == "stage1.cell1.add").unwrap();
+    let sum = g
+        .nodes
+        .iter()
+        .position(|n| n.name == "stage1.cell1.add")
+        .unwrap();
     assert!(matches!(g.nodes[sum + 1].op, Op::BatchNorm { .. }));
     assert_eq!(g.nodes[sum + 1].name, "head.bn");
 }

@@ -334,13 +334,21 @@ fn join_gradients_match_candle_autograd_under_the_same_local_drops() {
     let mut weights = vec![0f32; batch * 3];
     let mut draws = ChaCha8Rng::seed_from_u64(2);
     crate::kernels::drop_path::draw_join_weights(0.5, 3, &mut draws, &mut weights);
-    assert!(weights.contains(&0.0) && weights.contains(&1.0), "{weights:?}");
+    assert!(
+        weights.contains(&0.0) && weights.contains(&1.0),
+        "{weights:?}"
+    );
 
     let data = vars.data().lock().unwrap();
     let names = ["a.weight", "b.weight", "fc.weight", "fc.bias"];
     let [wa, wb, fc_w, fc_b] = names.map(|n| data[n].as_tensor().clone());
     let w = Tensor::from_vec(weights, (batch, 3), &Device::Cpu).unwrap();
-    let col = |i: usize| w.narrow(1, i, 1).unwrap().reshape((batch, 1, 1, 1)).unwrap();
+    let col = |i: usize| {
+        w.narrow(1, i, 1)
+            .unwrap()
+            .reshape((batch, 1, 1, 1))
+            .unwrap()
+    };
     let branches = [
         xs.conv2d(&wa, 1, 1, 1, 1).unwrap(),
         xs.conv2d(&wb, 0, 1, 1, 1).unwrap(),

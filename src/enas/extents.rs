@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::space::{CellsSpace, Setting, SETTINGS};
 
-
 /// Largest output channels and kernel per parameter node name.
 #[derive(Clone, Debug, Default)]
 pub struct Extents {

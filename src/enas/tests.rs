@@ -190,8 +190,22 @@ fn weight(shared: &mut SharedNet, graph: &Graph, name: &str) -> Tensor {
 fn a_narrower_cell_takes_the_leading_channels_of_the_widest() {
     let (space, cells) = small_space("resnet-cells");
     let mut shared = trained_shared(&space, &cells, KernelSharing::Own);
-    let narrow = with_first_cell(&space, Block::Residual { kernel: 3, out: 8, preact: false });
-    let wide = with_first_cell(&space, Block::Residual { kernel: 3, out: 24, preact: false });
+    let narrow = with_first_cell(
+        &space,
+        Block::Residual {
+            kernel: 3,
+            out: 8,
+            preact: false,
+        },
+    );
+    let wide = with_first_cell(
+        &space,
+        Block::Residual {
+            kernel: 3,
+            out: 24,
+            preact: false,
+        },
+    );
     let name = "stage1.cell1.b.conv.weight";
     let (n, w) = (
         weight(&mut shared, &narrow, name),
@@ -213,8 +227,22 @@ fn a_smaller_kernel_is_the_centre_of_the_largest_or_its_own() {
     let (space, cells) = small_space("resnet-cells");
     for sharing in [KernelSharing::Centre, KernelSharing::Own] {
         let mut shared = trained_shared(&space, &cells, sharing);
-        let k3 = with_first_cell(&space, Block::Residual { kernel: 3, out: 16, preact: false });
-        let k5 = with_first_cell(&space, Block::Residual { kernel: 5, out: 16, preact: false });
+        let k3 = with_first_cell(
+            &space,
+            Block::Residual {
+                kernel: 3,
+                out: 16,
+                preact: false,
+            },
+        );
+        let k5 = with_first_cell(
+            &space,
+            Block::Residual {
+                kernel: 5,
+                out: 16,
+                preact: false,
+            },
+        );
         let name = "stage1.cell1.a.conv.weight";
         let (small, large) = (
             weight(&mut shared, &k3, name),

@@ -143,7 +143,10 @@ fn cell_code(stage: usize, index: usize, block: &Block, in_ch: usize, input: &st
             kernel,
             out,
             columns,
-        } => ("FractalCell", format!("{in_ch}, {out}, {kernel}, {columns}")),
+        } => (
+            "FractalCell",
+            format!("{in_ch}, {out}, {kernel}, {columns}"),
+        ),
     };
     CellCode {
         constructor: format!("{ty}::new({args}, vb.pp(\"{path}\"))?"),

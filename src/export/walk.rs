@@ -246,7 +246,10 @@ fn expression(op: &Op, name: &str, inputs: &[String], padded: impl Fn(&Pool) -> 
         // local drop-path is a training device too: the plain mean at inference
         Op::Join { .. } => {
             let n = inputs.len();
-            format!("(Tensor::stack(&[{}], 0)?.sum(0)? / {n}f64)?", inputs.join(", "))
+            format!(
+                "(Tensor::stack(&[{}], 0)?.sum(0)? / {n}f64)?",
+                inputs.join(", ")
+            )
         }
     }
 }

@@ -92,7 +92,10 @@ mod tests {
             .collect();
         let want = [0.05, 0.1, 0.15, 0.2];
         assert_eq!(rates.len(), want.len());
-        assert!(rates.iter().zip(want).all(|(r, w)| (r - w).abs() < 1e-6), "{rates:?}");
+        assert!(
+            rates.iter().zip(want).all(|(r, w)| (r - w).abs() < 1e-6),
+            "{rates:?}"
+        );
         // the branch, not the shortcut, is dropped, and nothing else changes
         for &sum in &dropped.residual_sums() {
             let branch = dropped.nodes[sum].inputs[0];

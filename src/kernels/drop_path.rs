@@ -82,7 +82,11 @@ pub(crate) fn join_forward(xs: &[&[f32]], weights: &[f32], out: &mut [f32]) {
 /// The gradient of a join's input `i`: `dx[b] = weights[b][i] * dy[b]`.
 pub(crate) fn join_backward(dy: &[f32], weights: &[f32], i: usize, k: usize, dx: &mut [f32]) {
     let per = dy.len() / (weights.len() / k).max(1);
-    for ((d, g), row) in dx.chunks_mut(per).zip(dy.chunks(per)).zip(weights.chunks(k)) {
+    for ((d, g), row) in dx
+        .chunks_mut(per)
+        .zip(dy.chunks(per))
+        .zip(weights.chunks(k))
+    {
         let w = row[i];
         d.iter_mut().zip(g).for_each(|(d, g)| *d = w * g);
     }
@@ -122,7 +126,9 @@ mod tests {
         draw_mask(0.25, &mut rng, &mut mask);
         let kept = mask.iter().filter(|&&m| m != 0.0).count();
         assert!((36..=60).contains(&kept), "{kept} of 64 kept at p = 0.25");
-        assert!(mask.iter().all(|&m| m == 0.0 || (m - 4.0 / 3.0).abs() < 1e-6));
+        assert!(mask
+            .iter()
+            .all(|&m| m == 0.0 || (m - 4.0 / 3.0).abs() < 1e-6));
         let x: Vec<f32> = (0..64 * 3).map(|i| i as f32).collect();
         let mut out = vec![f32::NAN; x.len()];
         scale_examples(&x, &mask, &mut out);
@@ -137,8 +143,20 @@ mod tests {
     fn candle_drop_path_keeps_or_drops_each_example_whole() {
         let xs = Tensor::ones((32, 2, 3, 3), DType::F32, &candle_core::Device::Cpu).unwrap();
         let ys = drop_path(&xs, 0.5).unwrap();
-        let per: Vec<f32> = ys.flatten_from(1).unwrap().max(1).unwrap().to_vec1().unwrap();
-        let mins: Vec<f32> = ys.flatten_from(1).unwrap().min(1).unwrap().to_vec1().unwrap();
+        let per: Vec<f32> = ys
+            .flatten_from(1)
+            .unwrap()
+            .max(1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let mins: Vec<f32> = ys
+            .flatten_from(1)
+            .unwrap()
+            .min(1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(per, mins, "an example is scaled as a whole");
         assert!(per.iter().all(|&v| v == 0.0 || v == 2.0));
     }
@@ -152,10 +170,16 @@ mod tests {
         for row in weights.chunks(k) {
             let kept: Vec<f32> = row.iter().copied().filter(|&w| w > 0.0).collect();
             assert!(!kept.is_empty());
-            assert!(kept.iter().all(|&w| (w - 1.0 / kept.len() as f32).abs() < 1e-6));
+            assert!(kept
+                .iter()
+                .all(|&w| (w - 1.0 / kept.len() as f32).abs() < 1e-6));
         }
         let dropped = weights.iter().filter(|&&w| w == 0.0).count();
-        assert!(dropped > batch && dropped < 2 * batch, "{dropped} of {}", batch * k);
+        assert!(
+            dropped > batch && dropped < 2 * batch,
+            "{dropped} of {}",
+            batch * k
+        );
         // forward: the weighted mean; backward: the weights again
         let xs: Vec<Vec<f32>> = (0..k).map(|i| vec![i as f32 + 1.0; batch * 2]).collect();
         let refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
@@ -164,7 +188,11 @@ mod tests {
         let mut dx = vec![0f32; batch * 2];
         join_backward(&vec![1.0; batch * 2], &weights, 2, k, &mut dx);
         for (b, row) in weights.chunks(k).enumerate() {
-            let want: f32 = row.iter().enumerate().map(|(i, w)| w * (i as f32 + 1.0)).sum();
+            let want: f32 = row
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w * (i as f32 + 1.0))
+                .sum();
             assert!((out[b * 2] - want).abs() < 1e-6 && out[b * 2 + 1] == out[b * 2]);
             assert_eq!(dx[b * 2], row[2]);
         }
