@@ -1,7 +1,7 @@
 //! The op graph every architecture lowers to, with parameter and MAC counting.
 
-#[allow(clippy::module_inception)]
 mod drop_path;
+#[allow(clippy::module_inception)]
 mod graph;
 mod limits;
 mod op;
