@@ -19,6 +19,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use common::folders::Shapes;
+use nas::arch::{Architecture, Block, Cell, Reduce, Stage, Stem};
 use nas::child::ChildNet;
 use nas::data::{LoadOptions, SplitKind};
 use nas::export::{
@@ -111,7 +112,74 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
         }
     }
     assert!(any_skips, "no sampled architecture has skip inputs");
+    let path = dir.join("new_kinds.json");
+    fs::write(&path, new_kinds().to_json()).unwrap();
+    out.push(("new_kinds".into(), path));
     out
+}
+
+/// One net holding every cell struct a sample may miss: pre-activated residual (projected)
+/// and grouped bottleneck cells, fire and fractal cells, with skip inputs, ending
+/// pre-activated.
+fn new_kinds() -> Architecture {
+    let cell = |block, skips| Cell { block, skips };
+    let stage = |reduce, channels, cells| Stage {
+        reduce,
+        channels,
+        cells,
+    };
+    let cells1 = vec![
+        cell(
+            Block::Residual {
+                kernel: 3,
+                out: 12,
+                preact: true,
+            },
+            vec![],
+        ),
+        cell(
+            Block::Fire {
+                kernel: 3,
+                squeeze: 4,
+                expand1: 6,
+                expand3: 10,
+            },
+            vec![0],
+        ),
+    ];
+    let cells2 = vec![
+        cell(
+            Block::Fractal {
+                kernel: 3,
+                out: 16,
+                columns: 3,
+            },
+            vec![],
+        ),
+        cell(
+            Block::Bottleneck {
+                kernel: 3,
+                out: 16,
+                expansion: 2,
+                groups: 2,
+                preact: true,
+            },
+            vec![0],
+        ),
+    ];
+    Architecture {
+        input: [1, 12, 12],
+        classes: 10,
+        stem: Stem {
+            channels: 8,
+            kernel: 3,
+        },
+        stages: vec![
+            stage(None, 8, cells1),
+            stage(Some(Reduce::Conv), 16, cells2),
+        ],
+        dropout: 0.0,
+    }
 }
 
 /// A fixed, varied input batch of two images.

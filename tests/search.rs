@@ -306,3 +306,76 @@ fn a_short_real_search_trains_children_on_the_synthetic_set() {
         "better than chance (0.1) after two epochs"
     );
 }
+
+#[test]
+fn a_fire_cells_search_trains_squeezenet_cells() {
+    let dir = scratch();
+    let out = ok(nas(dir.path()).args([
+        "search",
+        "--space",
+        "fire-cells",
+        "--samples",
+        "2",
+        "--batch",
+        "2",
+        "--dataset",
+        "synthetic",
+        "--train-size",
+        "2000",
+        "--val-size",
+        "256",
+        "--epochs",
+        "2",
+        "--finalists",
+        "0",
+        "--json",
+        "--run",
+        "fire",
+    ]));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "two candidates and a summary");
+    for l in &lines[..2] {
+        assert_eq!(l["status"], "completed", "{l}");
+    }
+    assert!(
+        lines[2]["best_reward"].as_f64().unwrap() > 0.2,
+        "better than chance: {}",
+        lines[2]
+    );
+}
+
+#[test]
+fn drop_path_is_kept_with_the_run_and_refused_out_of_range() {
+    let dir = scratch();
+    let bad = nas(dir.path())
+        .args(["search", "--space", "resnet-cells", "--drop-path", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--drop-path"), "{stderr}");
+    ok(nas(dir.path()).args([
+        "search",
+        "--space",
+        "resnet-cells",
+        "--samples",
+        "1",
+        "--dataset",
+        "synthetic",
+        "--train-size",
+        "256",
+        "--val-size",
+        "64",
+        "--finalists",
+        "0",
+        "--drop-path",
+        "0.2",
+        "--json",
+        "--run",
+        "dropped",
+    ]));
+    let shown = ok(nas(dir.path()).args(["show", "runs/dropped", "--json"]));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let rate = &shown["run"]["settings"]["train"]["drop_path"];
+    assert_eq!(rate.as_f64(), Some(0.2), "{}", shown["run"]["settings"]);
+}

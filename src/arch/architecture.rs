@@ -70,13 +70,23 @@ pub struct Cell {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Block {
     /// Basic residual block: two kxk convs and a shortcut (projected when widths differ).
-    Residual { kernel: usize, out: usize },
+    Residual {
+        kernel: usize,
+        out: usize,
+        /// ResNet v2 ordering (BN, ReLU, conv; nothing after the sum); absent means false, so
+        /// the hashes of architectures from before the setting do not change.
+        #[serde(default, skip_serializing_if = "is_false")]
+        preact: bool,
+    },
     /// 1x1 reduce to `out / expansion`, grouped kxk, 1x1 expand, shortcut.
     Bottleneck {
         kernel: usize,
         out: usize,
         expansion: usize,
         groups: usize,
+        /// As for `Residual`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        preact: bool,
     },
     /// Parallel 1x1, 1x1-kxk, pool-1x1 and 1x1-kxk-kxk branches (the first `branches` of
     /// them), concatenated to `out` channels.
@@ -91,6 +101,25 @@ pub enum Block {
         growth: usize,
         layers: usize,
     },
+    /// SqueezeNet fire module: a 1x1 squeeze to `squeeze` channels, then parallel 1x1 and kxk
+    /// expansions (`expand1` and `expand3` channels), concatenated.
+    Fire {
+        kernel: usize,
+        squeeze: usize,
+        expand1: usize,
+        expand3: usize,
+    },
+    /// FractalNet block: `columns` columns of kxk conv-BN-ReLU units to `out` channels, the
+    /// c-th holding 2^(c-1) units, joined by their mean wherever they meet.
+    Fractal {
+        kernel: usize,
+        out: usize,
+        columns: usize,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Block {
@@ -101,6 +130,8 @@ impl Block {
             Block::Bottleneck { .. } => "bottleneck",
             Block::Inception { .. } => "inception",
             Block::Dense { .. } => "dense",
+            Block::Fire { .. } => "fire",
+            Block::Fractal { .. } => "fractal",
         }
     }
 }
@@ -160,14 +191,22 @@ impl Architecture {
 
 fn cell_summary(cell: &Cell) -> String {
     let body = match cell.block {
-        Block::Residual { kernel, out } => format!("residual k{kernel} {out}"),
+        Block::Residual {
+            kernel,
+            out,
+            preact,
+        } => format!("residual k{kernel} {out}{}", pre(preact)),
         Block::Bottleneck {
             kernel,
             out,
             expansion,
             groups,
+            preact,
         } => {
-            format!("bottleneck k{kernel} {out} e{expansion} g{groups}")
+            format!(
+                "bottleneck k{kernel} {out} e{expansion} g{groups}{}",
+                pre(preact)
+            )
         }
         Block::Inception {
             kernel,
@@ -179,12 +218,31 @@ fn cell_summary(cell: &Cell) -> String {
             growth,
             layers,
         } => format!("dense k{kernel} g{growth} x{layers}"),
+        Block::Fire {
+            kernel,
+            squeeze,
+            expand1,
+            expand3,
+        } => format!("fire k{kernel} s{squeeze} {expand1}+{expand3}"),
+        Block::Fractal {
+            kernel,
+            out,
+            columns,
+        } => format!("fractal k{kernel} {out} c{columns}"),
     };
     if cell.skips.is_empty() {
         body
     } else {
         let skips: Vec<String> = cell.skips.iter().map(|s| s.to_string()).collect();
         format!("{body} +skip[{}]", skips.join(","))
+    }
+}
+
+fn pre(preact: bool) -> &'static str {
+    if preact {
+        " preact"
+    } else {
+        ""
     }
 }
 

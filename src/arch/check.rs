@@ -23,6 +23,8 @@ pub const MAX_GROWTH: usize = 1024;
 pub const MAX_EXPANSION: usize = 64;
 /// Most inception branches (the four of GoogLeNet).
 pub const MAX_BRANCHES: usize = 4;
+/// Most columns of a fractal cell (FractalNet's 4 is 15 conv units a cell).
+pub const MAX_COLUMNS: usize = 4;
 /// Most graph nodes a lowered architecture may have, so lowering stays cheap.
 pub const MAX_NODES: usize = 20_000;
 
@@ -75,7 +77,7 @@ fn check_cell(at: &str, index: usize, cell: &Cell) -> Result<(), String> {
     }
     let field = |name: &str| format!("{at}.block.{name}");
     match cell.block {
-        Block::Residual { kernel, out } => {
+        Block::Residual { kernel, out, .. } => {
             odd_kernel(&field("kernel"), kernel)?;
             in_range(&field("out"), out, 1, MAX_CHANNELS)
         }
@@ -84,6 +86,7 @@ fn check_cell(at: &str, index: usize, cell: &Cell) -> Result<(), String> {
             out,
             expansion,
             groups,
+            ..
         } => {
             odd_kernel(&field("kernel"), kernel)?;
             in_range(&field("out"), out, 1, MAX_CHANNELS)?;
@@ -114,6 +117,26 @@ fn check_cell(at: &str, index: usize, cell: &Cell) -> Result<(), String> {
             odd_kernel(&field("kernel"), kernel)?;
             in_range(&field("growth"), growth, 1, MAX_GROWTH)?;
             in_range(&field("layers"), layers, 1, MAX_LAYERS)
+        }
+        Block::Fire {
+            kernel,
+            squeeze,
+            expand1,
+            expand3,
+        } => {
+            odd_kernel(&field("kernel"), kernel)?;
+            in_range(&field("squeeze"), squeeze, 1, MAX_CHANNELS)?;
+            in_range(&field("expand1"), expand1, 1, MAX_CHANNELS)?;
+            in_range(&field("expand3"), expand3, 1, MAX_CHANNELS)
+        }
+        Block::Fractal {
+            kernel,
+            out,
+            columns,
+        } => {
+            odd_kernel(&field("kernel"), kernel)?;
+            in_range(&field("out"), out, 1, MAX_CHANNELS)?;
+            in_range(&field("columns"), columns, 1, MAX_COLUMNS)
         }
     }
 }

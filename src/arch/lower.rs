@@ -35,7 +35,7 @@ impl Architecture {
                 let name = format!("{prefix}.cell{}", j + 1);
                 let out = block(&mut g, &name, input, &cell.block)?;
                 anchors.push(out);
-                last_dense = matches!(cell.block, Block::Dense { .. });
+                last_dense = pre_activated(&cell.block);
                 if g.nodes.len() > MAX_NODES {
                     return Err(refuse(format!(
                         "more than {MAX_NODES} graph nodes by `stages[{s}].cells[{j}]`: too large a network"
@@ -45,7 +45,7 @@ impl Architecture {
             x = *anchors.last().expect("anchors start with the stage input");
         }
         if last_dense {
-            // Dense layers are pre-activated, so their concatenation still needs BN and ReLU.
+            // Dense layers and preact cells end on a conv or a sum: BN and ReLU still to come.
             x = g.bn("head.bn", x)?;
             x = g.relu(x)?;
         }
@@ -75,7 +75,35 @@ fn reduce(g: &mut Graph, name: &str, x: NodeId, how: Option<Reduce>, ch: usize) 
 /// Lowers one cell whose (possibly concatenated) input is `x`.
 pub(crate) fn block(g: &mut Graph, name: &str, x: NodeId, block: &Block) -> Result<NodeId> {
     match *block {
-        Block::Residual { kernel, out } => {
+        Block::Residual {
+            kernel,
+            out,
+            preact: true,
+        } => {
+            let h = bn_relu(g, &format!("{name}.a"), x)?;
+            let a = g.conv(format!("{name}.a.conv"), h, Conv::same(out, kernel))?;
+            let a = bn_relu(g, &format!("{name}.b"), a)?;
+            let b = g.conv(format!("{name}.b.conv"), a, Conv::same(out, kernel))?;
+            preact_residual(g, name, (x, h), b, out)
+        }
+        Block::Bottleneck {
+            kernel,
+            out,
+            expansion,
+            groups,
+            preact: true,
+        } => {
+            let mid = bottleneck_width(out, expansion, groups);
+            let h = bn_relu(g, &format!("{name}.reduce"), x)?;
+            let a = g.conv(format!("{name}.reduce.conv"), h, Conv::same(mid, 1))?;
+            let a = bn_relu(g, &format!("{name}.conv"), a)?;
+            let mid_conv = Conv::same(mid, kernel).groups(groups);
+            let b = g.conv(format!("{name}.conv.conv"), a, mid_conv)?;
+            let b = bn_relu(g, &format!("{name}.expand"), b)?;
+            let c = g.conv(format!("{name}.expand.conv"), b, Conv::same(out, 1))?;
+            preact_residual(g, name, (x, h), c, out)
+        }
+        Block::Residual { kernel, out, .. } => {
             let a = g.conv_bn_relu(&format!("{name}.a"), x, Conv::same(out, kernel))?;
             let b = g.conv_bn(&format!("{name}.b"), a, Conv::same(out, kernel))?;
             residual(g, name, x, b, out)
@@ -85,6 +113,7 @@ pub(crate) fn block(g: &mut Graph, name: &str, x: NodeId, block: &Block) -> Resu
             out,
             expansion,
             groups,
+            ..
         } => {
             let mid = bottleneck_width(out, expansion, groups);
             let a = g.conv_bn_relu(&format!("{name}.reduce"), x, Conv::same(mid, 1))?;
@@ -117,7 +146,85 @@ pub(crate) fn block(g: &mut Graph, name: &str, x: NodeId, block: &Block) -> Resu
             }
             g.concat(&features)
         }
+        Block::Fire {
+            kernel,
+            squeeze,
+            expand1,
+            expand3,
+        } => {
+            let s = g.conv_bn_relu(&format!("{name}.squeeze"), x, Conv::same(squeeze, 1))?;
+            let e1 = g.conv_bn_relu(&format!("{name}.expand1"), s, Conv::same(expand1, 1))?;
+            let e3 = Conv::same(expand3, kernel);
+            let e3 = g.conv_bn_relu(&format!("{name}.expand3"), s, e3)?;
+            g.concat(&[e1, e3])
+        }
+        Block::Fractal {
+            kernel,
+            out,
+            columns,
+        } => fractal(g, name, x, Conv::same(out, kernel), columns),
     }
+}
+
+/// FractalNet's local drop-path rate at every join (Larsson et al. 2017 train with 0.15).
+pub const FRACTAL_DROP: f32 = 0.15;
+
+/// The fractal expansion of `columns` columns, unrolled: at step `t` of 2^(columns-1), every
+/// column whose unit ends there (column c, from 0, has a unit every 2^(columns-1-c) steps)
+/// applies it, and their outputs are joined to be all their next input.
+fn fractal(g: &mut Graph, name: &str, x: NodeId, conv: Conv, columns: usize) -> Result<NodeId> {
+    let depth = 1usize << (columns - 1);
+    let mut next = vec![x; columns];
+    for t in 1..=depth {
+        let ending: Vec<usize> = (0..columns).filter(|&c| t % (depth >> c) == 0).collect();
+        let mut outs = Vec::with_capacity(ending.len());
+        for &c in &ending {
+            let unit = format!("{name}.column{}.unit{}", c + 1, t / (depth >> c));
+            outs.push(g.conv_bn_relu(&unit, next[c], conv)?);
+        }
+        let joined = match outs.as_slice() {
+            [one] => *one,
+            _ => g.push(
+                format!("{name}.join{t}"),
+                Op::Join { p: FRACTAL_DROP },
+                &outs,
+            )?,
+        };
+        ending.iter().for_each(|&c| next[c] = joined);
+    }
+    Ok(next[0])
+}
+
+/// Whether a cell's output still lacks its batch norm and ReLU (DenseNet, ResNet v2).
+fn pre_activated(block: &Block) -> bool {
+    match *block {
+        Block::Dense { .. } => true,
+        Block::Residual { preact, .. } | Block::Bottleneck { preact, .. } => preact,
+        _ => false,
+    }
+}
+
+/// Batch norm at `prefix.bn` and a ReLU: the pre-activation of ResNet v2.
+fn bn_relu(g: &mut Graph, prefix: &str, x: NodeId) -> Result<NodeId> {
+    let x = g.bn(format!("{prefix}.bn"), x)?;
+    g.relu(x)
+}
+
+/// ResNet v2's sum: the identity, or a 1x1 conv of the pre-activated input `x.1` when widths
+/// differ, plus the body; no ReLU after it.
+fn preact_residual(
+    g: &mut Graph,
+    name: &str,
+    x: (NodeId, NodeId),
+    body: NodeId,
+    out: usize,
+) -> Result<NodeId> {
+    let shortcut = if g.shape(x.0).channels() == out {
+        x.0
+    } else {
+        g.conv(format!("{name}.proj.conv"), x.1, Conv::same(out, 1))?
+    };
+    g.push(format!("{name}.add"), Op::Add, &[body, shortcut])
 }
 
 /// Adds the shortcut (identity, or 1x1 conv + BN when widths differ) and the final ReLU.
@@ -127,7 +234,8 @@ fn residual(g: &mut Graph, name: &str, x: NodeId, body: NodeId, out: usize) -> R
     } else {
         g.conv_bn(&format!("{name}.proj"), x, Conv::same(out, 1))?
     };
-    let sum = g.add(&[body, shortcut])?;
+    // Named, so that stochastic depth can find the sums that have a branch to drop.
+    let sum = g.push(format!("{name}.add"), Op::Add, &[body, shortcut])?;
     g.relu(sum)
 }
 

@@ -5,8 +5,12 @@ mod check;
 mod lower;
 
 pub use architecture::{Architecture, Block, Cell, Reduce, Stage, Stem};
+pub use check::MAX_COLUMNS;
 pub use check::{
     MAX_BRANCHES, MAX_CELLS, MAX_CHANNELS, MAX_EXPANSION, MAX_GROWTH, MAX_KERNEL, MAX_LAYERS,
     MAX_NODES, MAX_STAGES,
 };
 pub use lower::{bottleneck_width, inception_widths};
+
+#[cfg(test)]
+mod tests;

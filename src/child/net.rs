@@ -29,6 +29,8 @@ pub(super) enum Layer {
     Linear(Linear),
     Dropout(f32),
     Flatten,
+    DropPath(f32),
+    Join(f32),
 }
 
 /// A network built from a [`Graph`]; `forward_t(xs, train)` switches batch norm and dropout.
@@ -85,6 +87,8 @@ impl ChildNet {
                 }
                 Op::Dropout { p } => Layer::Dropout(*p),
                 Op::Flatten => Layer::Flatten,
+                Op::DropPath { p } => Layer::DropPath(*p),
+                Op::Join { p } => Layer::Join(*p),
             });
         }
         let inputs: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.inputs.clone()).collect();
@@ -144,6 +148,10 @@ impl ChildNet {
             Layer::Dropout(p) if dropout && *p > 0.0 => candle_nn::ops::dropout(one()?, *p),
             Layer::Dropout(_) => Ok(one()?.clone()),
             Layer::Flatten => one()?.flatten_from(1),
+            Layer::DropPath(p) if dropout && *p > 0.0 => kernels::drop_path(one()?, *p),
+            Layer::DropPath(_) => Ok(one()?.clone()),
+            Layer::Join(p) if dropout && *p > 0.0 => kernels::join_drop(xs, *p),
+            Layer::Join(_) => kernels::join_drop(xs, 0.0),
         }
     }
 }

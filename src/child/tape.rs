@@ -24,6 +24,7 @@ use crate::graph::Shape;
 use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
 use crate::kernels::conv::conv_geom;
 use crate::kernels::cpu::with_slice;
+use crate::kernels::drop_path;
 use crate::kernels::im2col::{self, matmul};
 use crate::kernels::planes::{channel_affine, keep_if};
 use crate::kernels::pool::{self, PoolGeom};
@@ -78,7 +79,7 @@ enum Saved {
     BatchNorm(Stats),
     /// Max pooling: the input position of each output's maximum.
     Argmax(Vec<u32>),
-    /// Dropout: 0 or 1 / (1 - p) per value.
+    /// Dropout: 0 or 1 / (1 - p) per value; drop path: the same per example.
     Mask(Vec<f32>),
 }
 
@@ -174,7 +175,7 @@ impl ChildNet {
     pub(super) fn passes_through(&self, id: usize, train: bool) -> bool {
         match &self.layers[id] {
             Layer::Fused | Layer::Flatten => true,
-            Layer::Dropout(p) => *p <= 0.0 || !train,
+            Layer::Dropout(p) | Layer::DropPath(p) => *p <= 0.0 || !train,
             _ => false,
         }
     }
@@ -404,6 +405,26 @@ impl<'a> Step<'a> {
                 });
                 self.saved[id] = Saved::Mask(mask);
             }
+            Layer::DropPath(p) => {
+                let mut mask = self.ws.take(n);
+                drop_path::draw_mask(*p, rng, &mut mask[..n]);
+                drop_path::scale_examples(self.value(x0), &mask[..n], out);
+                self.saved[id] = Saved::Mask(mask);
+            }
+            Layer::Join(p) => {
+                let k = ins.len();
+                let mut weights = self.ws.take(n * k);
+                match self.train && *p > 0.0 {
+                    true => drop_path::draw_join_weights(*p, k, rng, &mut weights[..n * k]),
+                    false => weights[..n * k].fill(1.0 / k as f32),
+                }
+                let xs: Vec<&[f32]> = ins.iter().map(|&i| self.value(i)).collect();
+                drop_path::join_forward(&xs, &weights[..n * k], out);
+                match self.train {
+                    true => self.saved[id] = Saved::Mask(weights),
+                    false => self.ws.give(weights),
+                }
+            }
         }
         self.values[id] = Some(y);
         Ok(())
@@ -610,6 +631,31 @@ impl<'a> Step<'a> {
                     Ok(())
                 })?;
                 self.ws.give(mask);
+            }
+            Layer::DropPath(_) => {
+                let Saved::Mask(mask) = std::mem::replace(&mut self.saved[id], Saved::Nothing)
+                else {
+                    candle_core::bail!("drop path {id}: no mask from the forward pass")
+                };
+                self.add_grad(x0, |_, dx| {
+                    drop_path::scale_examples(dy, &mask[..n], dx);
+                    Ok(())
+                })?;
+                self.ws.give(mask);
+            }
+            Layer::Join(_) => {
+                let Saved::Mask(weights) = std::mem::replace(&mut self.saved[id], Saved::Nothing)
+                else {
+                    candle_core::bail!("join {id}: no weights from the forward pass")
+                };
+                let k = ins.len();
+                for (i, &input) in ins.iter().enumerate() {
+                    self.add_grad(input, |_, dx| {
+                        drop_path::join_backward(dy, &weights[..n * k], i, k, dx);
+                        Ok(())
+                    })?;
+                }
+                self.ws.give(weights);
             }
         }
         Ok(())

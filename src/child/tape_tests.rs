@@ -38,6 +38,15 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Trains one step with `train_step` and one with candle's autograd over the layers on
 /// `against`, from the same weights, and compares everything.
 fn check(graph: &Graph, batch: usize, smoothing: f64, seed: u64, against: Kernels, tol: f32) {
+    // a fractal join's local drop-path draws differ between the two paths: compared as the
+    // plain mean here, under the same mask in its own test
+    let mut graph = graph.clone();
+    for node in &mut graph.nodes {
+        if let Op::Join { p } = &mut node.op {
+            *p = 0.0;
+        }
+    }
+    let graph = &graph;
     let [c, h, w] = graph.input();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let pixels: Vec<f32> = (0..batch * c * h * w)
@@ -229,5 +238,141 @@ fn a_step_is_bit_for_bit_the_same_however_many_threads_share_it_and_steal_work()
             grads == again_grads,
             "round {round}, {threads} threads: gradients differ"
         );
+    }
+}
+
+#[test]
+fn drop_path_gradients_match_candle_autograd_under_the_same_per_example_mask() {
+    // a residual sum whose branch is dropped: out = x + mask[b] * conv(x)
+    let mut g = Graph::new("drop_path", [2, 5, 5]);
+    let branch = g.conv("c", 0, crate::graph::Conv::same(2, 3)).unwrap();
+    let dropped = g.unary(Op::DropPath { p: 0.5 }, branch).unwrap();
+    let sum = g.add(&[dropped, 0]).unwrap();
+    let flat = g.unary(Op::Flatten, sum).unwrap();
+    g.linear("fc", flat, 3).unwrap();
+    let (vars, net) = build(&g, Kernels::Fast);
+    let batch = 8;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let pixels: Vec<f32> = (0..batch * 50)
+        .map(|_| rng.random_range(-1f32..1f32))
+        .collect();
+    let xs = Tensor::from_vec(pixels, (batch, 2, 5, 5), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
+    let ys = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let mut ws = Workspace::new();
+    let (loss, grads) = net
+        .train_step(&mut ws, &xs, &ys, 0.0, &mut ChaCha8Rng::seed_from_u64(7))
+        .unwrap();
+    // drop path is the net's only reader of the RNG: the same seed gives the same mask
+    let mut mask = vec![0f32; batch];
+    let mut draws = ChaCha8Rng::seed_from_u64(7);
+    crate::kernels::drop_path::draw_mask(0.5, &mut draws, &mut mask);
+    assert!(mask.contains(&0.0) && mask.contains(&2.0), "{mask:?}");
+
+    let data = vars.data().lock().unwrap();
+    let (w, fc_w, fc_b) = (&data["c.weight"], &data["fc.weight"], &data["fc.bias"]);
+    let m = Tensor::from_vec(mask, (batch, 1, 1, 1), &Device::Cpu).unwrap();
+    let body = xs.conv2d(w.as_tensor(), 1, 1, 1, 1).unwrap();
+    let out = (body.broadcast_mul(&m).unwrap() + &xs).unwrap();
+    let logits = out
+        .flatten_from(1)
+        .unwrap()
+        .matmul(&fc_w.as_tensor().t().unwrap())
+        .unwrap()
+        .broadcast_add(fc_b.as_tensor())
+        .unwrap();
+    let ref_loss = cross_entropy(&logits, &ys, 0.0).unwrap();
+    let ref_grads = ref_loss.backward().unwrap();
+    let ref_loss = ref_loss.to_scalar::<f32>().unwrap() as f64;
+    assert!((loss - ref_loss).abs() <= 1e-5, "loss {loss} vs {ref_loss}");
+    for var in [w, fc_w, fc_b] {
+        let got = values(grads.get(var.as_tensor()).unwrap());
+        let want = values(ref_grads.get(var.as_tensor()).unwrap());
+        let d = rel_diff(&got, &want);
+        assert!(d <= 1e-5, "gradient differs by {d}");
+    }
+}
+
+#[test]
+fn drop_path_is_the_identity_in_evaluation() {
+    let mut g = Graph::new("drop_path_eval", [1, 4, 4]);
+    let c = g.conv("c", 0, crate::graph::Conv::same(1, 3)).unwrap();
+    let d = g.unary(Op::DropPath { p: 0.9 }, c).unwrap();
+    let s = g.add(&[d, 0]).unwrap();
+    let f = g.unary(Op::Flatten, s).unwrap();
+    g.linear("fc", f, 2).unwrap();
+    let mut plain = g.clone();
+    plain.nodes[2].op = Op::DropPath { p: 0.0 };
+    let (vars, net) = build(&g, Kernels::Fast);
+    let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+    let reference = ChildNet::with_kernels(&plain, vb, Kernels::Reference).unwrap();
+    let xs = Tensor::randn(0f32, 1., (3, 1, 4, 4), &Device::Cpu).unwrap();
+    let mut ws = Workspace::new();
+    let fast = net.eval_logits(&mut ws, &xs).unwrap();
+    let eval = values(&reference.forward_t(&xs, false).unwrap());
+    assert!(rel_diff(&fast, &eval) <= 1e-6);
+}
+
+#[test]
+fn join_gradients_match_candle_autograd_under_the_same_local_drops() {
+    // a fractal join of two convs and the input: out[b] = sum_i w[b][i] * x_i[b]
+    let mut g = Graph::new("join", [2, 4, 4]);
+    let a = g.conv("a", 0, crate::graph::Conv::same(2, 3)).unwrap();
+    let b = g.conv("b", 0, crate::graph::Conv::same(2, 1)).unwrap();
+    let joined = g.push("j", Op::Join { p: 0.5 }, &[a, b, 0]).unwrap();
+    let flat = g.unary(Op::Flatten, joined).unwrap();
+    g.linear("fc", flat, 3).unwrap();
+    let (vars, net) = build(&g, Kernels::Fast);
+    let batch = 6;
+    let xs = Tensor::randn(0f32, 1., (batch, 2, 4, 4), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
+    let ys = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let mut ws = Workspace::new();
+    let (loss, grads) = net
+        .train_step(&mut ws, &xs, &ys, 0.0, &mut ChaCha8Rng::seed_from_u64(2))
+        .unwrap();
+    let mut weights = vec![0f32; batch * 3];
+    let mut draws = ChaCha8Rng::seed_from_u64(2);
+    crate::kernels::drop_path::draw_join_weights(0.5, 3, &mut draws, &mut weights);
+    assert!(
+        weights.contains(&0.0) && weights.contains(&1.0),
+        "{weights:?}"
+    );
+
+    let data = vars.data().lock().unwrap();
+    let names = ["a.weight", "b.weight", "fc.weight", "fc.bias"];
+    let [wa, wb, fc_w, fc_b] = names.map(|n| data[n].as_tensor().clone());
+    let w = Tensor::from_vec(weights, (batch, 3), &Device::Cpu).unwrap();
+    let col = |i: usize| {
+        w.narrow(1, i, 1)
+            .unwrap()
+            .reshape((batch, 1, 1, 1))
+            .unwrap()
+    };
+    let branches = [
+        xs.conv2d(&wa, 1, 1, 1, 1).unwrap(),
+        xs.conv2d(&wb, 0, 1, 1, 1).unwrap(),
+        xs.clone(),
+    ];
+    let mut out = branches[0].broadcast_mul(&col(0)).unwrap();
+    for (i, x) in branches.iter().enumerate().skip(1) {
+        out = (out + x.broadcast_mul(&col(i)).unwrap()).unwrap();
+    }
+    let logits = out
+        .flatten_from(1)
+        .unwrap()
+        .matmul(&fc_w.t().unwrap())
+        .unwrap()
+        .broadcast_add(&fc_b)
+        .unwrap();
+    let ref_loss = cross_entropy(&logits, &ys, 0.0).unwrap();
+    let ref_grads = ref_loss.backward().unwrap();
+    let ref_loss = ref_loss.to_scalar::<f32>().unwrap() as f64;
+    assert!((loss - ref_loss).abs() <= 1e-5, "loss {loss} vs {ref_loss}");
+    for (name, var) in names.iter().zip([&wa, &wb, &fc_w, &fc_b]) {
+        let got = values(grads.get(var).unwrap());
+        let want = values(ref_grads.get(var).unwrap());
+        let d = rel_diff(&got, &want);
+        assert!(d <= 1e-5, "{name}: gradient differs by {d}");
     }
 }

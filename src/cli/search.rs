@@ -96,6 +96,10 @@ pub struct SearchArgs {
     lr: Option<f64>,
     #[arg(long, value_parser = super::values::positive_usize)]
     batch_size: Option<usize>,
+    /// Stochastic depth: drop the branch of the deepest residual cell with this probability
+    /// in training, shallower ones linearly less (kept with the run).
+    #[arg(long, value_name = "RATE", value_parser = super::values::unit_fraction, conflicts_with = "resume")]
+    drop_path: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Reject architectures with more parameters, before training.
@@ -158,6 +162,7 @@ impl SearchArgs {
         cfg.final_epochs = self.final_epochs.unwrap_or(0);
         set(&mut cfg.train.lr, self.lr);
         set(&mut cfg.train.batch_size, self.batch_size);
+        set(&mut cfg.train.drop_path, self.drop_path);
         set(&mut cfg.keep_top, self.keep_top);
         self.strategy_args.apply(&mut cfg.strategy_config);
         self.enas.apply(&mut cfg.strategy_config.enas);

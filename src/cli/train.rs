@@ -47,6 +47,10 @@ pub struct TrainArgs {
     /// Peak learning rate per 128 images.
     #[arg(long, value_parser = super::values::positive_f64)]
     lr: Option<f64>,
+    /// Stochastic depth: drop the branch of the deepest residual cell with this probability
+    /// in training, shallower ones linearly less.
+    #[arg(long, value_name = "RATE", value_parser = super::values::unit_fraction)]
+    drop_path: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Keep only this many training images.
@@ -113,6 +117,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         lr: args.lr.unwrap_or(defaults.lr),
         seed: args.seed,
         kernels: args.kernels.into(),
+        drop_path: args.drop_path.unwrap_or(defaults.drop_path),
         ..defaults
     };
     let out = args

@@ -11,19 +11,7 @@ use std::collections::HashMap;
 use crate::arch::{Architecture, Block, Cell, Stage, Stem};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
-use crate::space::{CellsSpace, Setting};
-
-/// The settings in the order `CellsSpace::block` indexes them (`Setting as usize`).
-const SETTINGS: [Setting; 8] = [
-    Setting::Type,
-    Setting::Kernel,
-    Setting::Width,
-    Setting::Expansion,
-    Setting::Groups,
-    Setting::Branches,
-    Setting::Growth,
-    Setting::Layers,
-];
+use crate::space::{CellsSpace, Setting, SETTINGS};
 
 /// Largest output channels and kernel per parameter node name.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +27,7 @@ impl Extents {
         let first = vec![0; space.decisions().len()];
         extents.add(&space.decode(&first)?.lower()?, None);
         let max_cells = space.choices.cells_per_stage.iter().copied().max();
-        let counts = SETTINGS.map(|s| space.choices.count(s));
+        let counts = Setting::ORDER.map(|s| space.choices.count(s));
         for stage in 0..space.stages {
             let channels = space.stage_channels(stage);
             let mut blocks: Vec<Block> = Vec::new();
@@ -113,9 +101,9 @@ fn unknown(name: &str) -> Error {
     }
 }
 
-/// Every assignment of option indices to the eight settings, `counts[i]` options each.
-fn assignments(counts: [usize; 8]) -> Vec<[usize; 8]> {
-    let mut out = vec![[0usize; 8]];
+/// Every assignment of option indices to the settings, `counts[i]` options each.
+fn assignments(counts: [usize; SETTINGS]) -> Vec<[usize; SETTINGS]> {
+    let mut out = vec![[0usize; SETTINGS]];
     for (i, &n) in counts.iter().enumerate() {
         out = out
             .into_iter()

@@ -112,7 +112,8 @@ impl Planner<'_> {
             | Op::MaxPool(_)
             | Op::AvgPool(_)
             | Op::GlobalAvgPool
-            | Op::Dropout { .. } => input(0).clone(),
+            | Op::Dropout { .. }
+            | Op::DropPath { .. } => input(0).clone(),
             Op::Flatten => match self.graph.shape(node.inputs[0]) {
                 Shape::Flat(_) | Shape::Map([_, 1, 1]) => input(0).clone(),
                 Shape::Map(m) => return Err(unsupported(node, &format!("flatten of a {m:?} map"))),
@@ -131,7 +132,7 @@ impl Planner<'_> {
                 }
                 layout
             }
-            Op::Add => {
+            Op::Add | Op::Join { .. } => {
                 // a sum is a new source, named after its first input's
                 let first = input(0);
                 let keys: Vec<&str> = first.iter().map(|s| s.key.as_str()).collect();

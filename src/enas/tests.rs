@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 use crate::arch::{Architecture, Block};
 use crate::child::{ChildNet, Kernels, Workspace};
-use crate::graph::Graph;
+use crate::graph::{Graph, Op};
 use crate::space::{CellsSpace, Space, SpaceBody};
 use crate::train::{load_weights, Sgd};
 
@@ -105,11 +105,17 @@ fn shared_forward_equals_a_stand_alone_child_with_the_shared_weights_copied_in()
             let mut shared = trained_shared(&space, &cells, sharing);
             let mut rng = ChaCha8Rng::seed_from_u64(9);
             for _ in 0..3 {
-                let graph = space
+                let mut graph = space
                     .decode(&space.sample(&mut rng))
                     .unwrap()
                     .lower()
                     .unwrap();
+                // a fractal join's local drop-path draws are random on candle's path
+                for node in &mut graph.nodes {
+                    if let Op::Join { p } = &mut node.op {
+                        *p = 0.0;
+                    }
+                }
                 let (xs, _) = batch(6, 3);
                 let logits = shared.logits(&graph, &xs).unwrap();
                 let weights = shared.child_weights(&graph).unwrap();
@@ -184,8 +190,22 @@ fn weight(shared: &mut SharedNet, graph: &Graph, name: &str) -> Tensor {
 fn a_narrower_cell_takes_the_leading_channels_of_the_widest() {
     let (space, cells) = small_space("resnet-cells");
     let mut shared = trained_shared(&space, &cells, KernelSharing::Own);
-    let narrow = with_first_cell(&space, Block::Residual { kernel: 3, out: 8 });
-    let wide = with_first_cell(&space, Block::Residual { kernel: 3, out: 24 });
+    let narrow = with_first_cell(
+        &space,
+        Block::Residual {
+            kernel: 3,
+            out: 8,
+            preact: false,
+        },
+    );
+    let wide = with_first_cell(
+        &space,
+        Block::Residual {
+            kernel: 3,
+            out: 24,
+            preact: false,
+        },
+    );
     let name = "stage1.cell1.b.conv.weight";
     let (n, w) = (
         weight(&mut shared, &narrow, name),
@@ -207,8 +227,22 @@ fn a_smaller_kernel_is_the_centre_of_the_largest_or_its_own() {
     let (space, cells) = small_space("resnet-cells");
     for sharing in [KernelSharing::Centre, KernelSharing::Own] {
         let mut shared = trained_shared(&space, &cells, sharing);
-        let k3 = with_first_cell(&space, Block::Residual { kernel: 3, out: 16 });
-        let k5 = with_first_cell(&space, Block::Residual { kernel: 5, out: 16 });
+        let k3 = with_first_cell(
+            &space,
+            Block::Residual {
+                kernel: 3,
+                out: 16,
+                preact: false,
+            },
+        );
+        let k5 = with_first_cell(
+            &space,
+            Block::Residual {
+                kernel: 5,
+                out: 16,
+                preact: false,
+            },
+        );
         let name = "stage1.cell1.a.conv.weight";
         let (small, large) = (
             weight(&mut shared, &k3, name),
@@ -252,6 +286,7 @@ fn a_grouped_convolution_takes_the_block_diagonal_of_the_dense_weight() {
         out: 32,
         expansion: 2,
         groups,
+        preact: false,
     };
     let dense = with_first_cell(&space, block(1));
     let grouped = with_first_cell(&space, block(2));

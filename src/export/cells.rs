@@ -16,7 +16,7 @@ pub(super) fn arch_source(arch: &Architecture, graph: &Graph) -> Result<(String,
         .iter()
         .flat_map(|s| s.cells.iter().map(|c| &c.block))
         .collect();
-    let uses = |kind: &str| blocks.iter().any(|b| b.kind() == kind);
+    let uses = |kind: &str| blocks.iter().any(|b| struct_kind(b) == kind);
     let imports = "use candle_core::{Module, ModuleT, Result, Tensor};\n\
                    use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};\n";
     let mut out = net(arch, graph);
@@ -25,12 +25,19 @@ pub(super) fn arch_source(arch: &Architecture, graph: &Graph) -> Result<(String,
         ("bottleneck", BOTTLENECK),
         ("inception", INCEPTION),
         ("dense", DENSE),
+        ("fire", FIRE),
+        ("preact_residual", PREACT_RESIDUAL),
+        ("preact_bottleneck", PREACT_BOTTLENECK),
+        ("fractal", FRACTAL),
     ] {
         if uses(kind) {
             out.push_str(text);
         }
     }
     out.push_str(CONV_BN);
+    if uses("preact_residual") || uses("preact_bottleneck") {
+        out.push_str(BN_CONV);
+    }
     let transition = arch
         .stages
         .iter()
@@ -43,6 +50,16 @@ pub(super) fn arch_source(arch: &Architecture, graph: &Graph) -> Result<(String,
         out.push_str(MAX_POOL_SAME);
     }
     Ok((imports.to_string(), out))
+}
+
+/// The kind of cell struct a block needs: its kind, with `preact_` before it for ResNet v2.
+fn struct_kind(block: &Block) -> String {
+    match *block {
+        Block::Residual { preact: true, .. } | Block::Bottleneck { preact: true, .. } => {
+            format!("preact_{}", block.kind())
+        }
+        _ => block.kind().to_string(),
+    }
 }
 
 /// What the generator knows about one cell while writing `Net`.
@@ -60,6 +77,10 @@ fn cell_out(block: &Block, in_ch: usize) -> usize {
         | Block::Bottleneck { out, .. }
         | Block::Inception { out, .. } => out,
         Block::Dense { growth, layers, .. } => in_ch + growth * layers,
+        Block::Fire {
+            expand1, expand3, ..
+        } => expand1 + expand3,
+        Block::Fractal { out, .. } => out,
     }
 }
 
@@ -67,14 +88,30 @@ fn cell_code(stage: usize, index: usize, block: &Block, in_ch: usize, input: &st
     let field = format!("stage{stage}_cell{index}");
     let path = format!("stage{stage}.cell{index}");
     let (ty, args) = match *block {
-        Block::Residual { kernel, out } => ("ResidualCell", format!("{in_ch}, {out}, {kernel}")),
+        Block::Residual {
+            kernel,
+            out,
+            preact,
+        } => (
+            if preact {
+                "PreactResidualCell"
+            } else {
+                "ResidualCell"
+            },
+            format!("{in_ch}, {out}, {kernel}"),
+        ),
         Block::Bottleneck {
             kernel,
             out,
             expansion,
             groups,
+            preact,
         } => (
-            "BottleneckCell",
+            if preact {
+                "PreactBottleneckCell"
+            } else {
+                "BottleneckCell"
+            },
             format!("{in_ch}, {out}, {kernel}, {expansion}, {groups}"),
         ),
         Block::Inception {
@@ -92,6 +129,23 @@ fn cell_code(stage: usize, index: usize, block: &Block, in_ch: usize, input: &st
         } => (
             "DenseCell",
             format!("{in_ch}, {growth}, {layers}, {kernel}"),
+        ),
+        Block::Fire {
+            kernel,
+            squeeze,
+            expand1,
+            expand3,
+        } => (
+            "FireCell",
+            format!("{in_ch}, {squeeze}, {expand1}, {expand3}, {kernel}"),
+        ),
+        Block::Fractal {
+            kernel,
+            out,
+            columns,
+        } => (
+            "FractalCell",
+            format!("{in_ch}, {out}, {kernel}, {columns}"),
         ),
     };
     CellCode {
@@ -187,19 +241,20 @@ fn net(arch: &Architecture, graph: &Graph) -> String {
     }
     forward.push(String::new());
     forward.push("// Head.".into());
-    let last_dense = matches!(
-        arch.stages
-            .last()
-            .and_then(|s| s.cells.last())
-            .map(|c| &c.block),
-        Some(Block::Dense { .. })
-    );
-    if last_dense {
-        fields.push((
-            "head_bn".into(),
-            "BatchNorm".into(),
-            "the dense layers are pre-activated".into(),
-        ));
+    let last = arch
+        .stages
+        .last()
+        .and_then(|s| s.cells.last())
+        .map(|c| &c.block);
+    let last_dense = matches!(last, Some(Block::Dense { .. }));
+    let last_preact = last.is_some_and(|b| struct_kind(b).starts_with("preact_"));
+    if last_dense || last_preact {
+        let why = if last_dense {
+            "the dense layers are pre-activated"
+        } else {
+            "the last cell is pre-activated"
+        };
+        fields.push(("head_bn".into(), "BatchNorm".into(), why.into()));
         init.push(format!(
             "head_bn: candle_nn::batch_norm({channels}, 1e-5, vb.pp(\"head.bn\"))?,"
         ));
@@ -500,6 +555,220 @@ impl ModuleT for DenseCell {
             features.push(layer.forward_t(&input, train)?);
         }
         Tensor::cat(&features, 1)
+    }
+}
+"#;
+
+const FIRE: &str = r#"
+/// SqueezeNet fire cell: a 1x1 squeeze, then a 1x1 and a kxk expansion side by side,
+/// concatenated; every conv is followed by batch norm and ReLU.
+#[derive(Clone, Debug)]
+pub struct FireCell {
+    squeeze: ConvBn,
+    expand1: ConvBn,
+    expand3: ConvBn,
+}
+
+impl FireCell {
+    pub fn new(
+        in_channels: usize,
+        squeeze: usize,
+        expand1: usize,
+        expand3: usize,
+        kernel: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Self {
+            squeeze: ConvBn::new(in_channels, squeeze, 1, vb.pp("squeeze"))?,
+            expand1: ConvBn::new(squeeze, expand1, 1, vb.pp("expand1"))?,
+            expand3: ConvBn::new(squeeze, expand3, kernel, vb.pp("expand3"))?,
+        })
+    }
+}
+
+impl ModuleT for FireCell {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let squeezed = self.squeeze.forward_t(xs, train)?.relu()?;
+        let ones = self.expand1.forward_t(&squeezed, train)?.relu()?;
+        let wide = self.expand3.forward_t(&squeezed, train)?.relu()?;
+        Tensor::cat(&[ones, wide], 1)
+    }
+}
+"#;
+
+const PREACT_RESIDUAL: &str = r#"
+/// Pre-activated residual cell (ResNet v2): BN, ReLU, kxk conv, twice; the shortcut is the
+/// input, or a 1x1 conv of the pre-activated input when the widths differ; nothing after
+/// the sum.
+#[derive(Clone, Debug)]
+pub struct PreactResidualCell {
+    a: BnConv,
+    b: BnConv,
+    proj: Option<Conv2d>,
+}
+
+impl PreactResidualCell {
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, vb: VarBuilder) -> Result<Self> {
+        let proj = if in_channels == out_channels {
+            None
+        } else {
+            Some(conv(in_channels, out_channels, 1, 1, 1, vb.pp("proj.conv"))?)
+        };
+        Ok(Self {
+            a: BnConv::new(in_channels, out_channels, kernel, 1, vb.pp("a"))?,
+            b: BnConv::new(out_channels, out_channels, kernel, 1, vb.pp("b"))?,
+            proj,
+        })
+    }
+}
+
+impl ModuleT for PreactResidualCell {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let activated = self.a.bn.forward_t(xs, train)?.relu()?;
+        let body = self.a.conv.forward(&activated)?;
+        let body = self.b.forward_t(&body, train)?;
+        let shortcut = match &self.proj {
+            Some(proj) => proj.forward(&activated)?,
+            None => xs.clone(),
+        };
+        body + shortcut
+    }
+}
+"#;
+
+const FRACTAL: &str = r#"
+/// FractalNet cell: `columns` columns of kxk conv-BN-ReLU units, the c-th (from 1) holding
+/// 2^(c-1) of them; wherever columns meet, their outputs are averaged and the mean feeds all
+/// of them. (The engine trains the joins with local drop-path, a mean of a random subset;
+/// at inference a join is the plain mean, as here.)
+#[derive(Clone, Debug)]
+pub struct FractalCell {
+    columns: Vec<Vec<ConvBn>>,
+}
+
+impl FractalCell {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        columns: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let columns = (0..columns)
+            .map(|c| {
+                (0..1usize << c)
+                    .map(|j| {
+                        let from = if j == 0 { in_channels } else { out_channels };
+                        let vb = vb.pp(format!("column{}.unit{}", c + 1, j + 1));
+                        ConvBn::new(from, out_channels, kernel, vb)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { columns })
+    }
+}
+
+impl ModuleT for FractalCell {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let depth = self.columns.last().map_or(1, |c| c.len());
+        let mut inputs = vec![xs.clone(); self.columns.len()];
+        for step in 1..=depth {
+            let mut outs = Vec::new();
+            let mut ending = Vec::new();
+            for (c, units) in self.columns.iter().enumerate() {
+                let span = depth / units.len();
+                if step % span == 0 {
+                    outs.push(units[step / span - 1].forward_t(&inputs[c], train)?.relu()?);
+                    ending.push(c);
+                }
+            }
+            let joined = (Tensor::stack(&outs, 0)?.sum(0)? / outs.len() as f64)?;
+            for c in ending {
+                inputs[c] = joined.clone();
+            }
+        }
+        Ok(inputs.swap_remove(0))
+    }
+}
+"#;
+
+const BN_CONV: &str = r#"
+/// Batch norm at `NAME.bn`, ReLU, then a bias-free conv at `NAME.conv`.
+#[derive(Clone, Debug)]
+pub struct BnConv {
+    bn: BatchNorm,
+    conv: Conv2d,
+}
+
+impl BnConv {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        groups: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Self {
+            bn: candle_nn::batch_norm(in_channels, 1e-5, vb.pp("bn"))?,
+            conv: conv(in_channels, out_channels, kernel, 1, groups, vb.pp("conv"))?,
+        })
+    }
+}
+
+impl ModuleT for BnConv {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.conv.forward(&self.bn.forward_t(xs, train)?.relu()?)
+    }
+}
+"#;
+
+const PREACT_BOTTLENECK: &str = r#"
+/// Pre-activated bottleneck cell (ResNet v2 ordering): BN-ReLU-conv for the 1x1 reduction,
+/// the grouped kxk conv and the 1x1 expansion; the shortcut as in `PreactResidualCell`.
+#[derive(Clone, Debug)]
+pub struct PreactBottleneckCell {
+    reduce: BnConv,
+    conv: BnConv,
+    expand: BnConv,
+    proj: Option<Conv2d>,
+}
+
+impl PreactBottleneckCell {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        expansion: usize,
+        groups: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let mid = ((out_channels / expansion.max(1)) / groups * groups).max(groups);
+        let proj = if in_channels == out_channels {
+            None
+        } else {
+            Some(conv(in_channels, out_channels, 1, 1, 1, vb.pp("proj.conv"))?)
+        };
+        Ok(Self {
+            reduce: BnConv::new(in_channels, mid, 1, 1, vb.pp("reduce"))?,
+            conv: BnConv::new(mid, mid, kernel, groups, vb.pp("conv"))?,
+            expand: BnConv::new(mid, out_channels, 1, 1, vb.pp("expand"))?,
+            proj,
+        })
+    }
+}
+
+impl ModuleT for PreactBottleneckCell {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let activated = self.reduce.bn.forward_t(xs, train)?.relu()?;
+        let body = self.reduce.conv.forward(&activated)?;
+        let body = self.conv.forward_t(&body, train)?;
+        let body = self.expand.forward_t(&body, train)?;
+        let shortcut = match &self.proj {
+            Some(proj) => proj.forward(&activated)?,
+            None => xs.clone(),
+        };
+        body + shortcut
     }
 }
 "#;

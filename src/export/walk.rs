@@ -241,5 +241,15 @@ fn expression(op: &Op, name: &str, inputs: &[String], padded: impl Fn(&Pool) -> 
         }
         Op::Dropout { .. } => format!("{v}.clone()"),
         Op::Flatten => format!("{v}.flatten_from(1)?"),
+        // stochastic depth is a training device: identity at inference
+        Op::DropPath { .. } => format!("{v}.clone()"),
+        // local drop-path is a training device too: the plain mean at inference
+        Op::Join { .. } => {
+            let n = inputs.len();
+            format!(
+                "(Tensor::stack(&[{}], 0)?.sum(0)? / {n}f64)?",
+                inputs.join(", ")
+            )
+        }
     }
 }

@@ -118,7 +118,7 @@ impl Graph {
         }
         let arity_ok = match op {
             Op::Input => false,
-            Op::Concat | Op::Add => !inputs.is_empty(),
+            Op::Concat | Op::Add | Op::Join { .. } => !inputs.is_empty(),
             _ => inputs.len() == 1,
         };
         if !arity_ok {
@@ -333,7 +333,7 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
             Ok(Shape::Map([c.out, out_len(h)?, out_len(w)?]))
         }
         Op::BatchNorm { .. } => Ok(Shape::Map(map(&shapes[0])?)),
-        Op::Relu | Op::Relu6 | Op::Dropout { .. } => Ok(shapes[0]),
+        Op::Relu | Op::Relu6 | Op::Dropout { .. } | Op::DropPath { .. } => Ok(shapes[0]),
         Op::MaxPool(p) | Op::AvgPool(p) => {
             let [ch, h, w] = map(&shapes[0])?;
             if matches!(op, Op::AvgPool(_)) && p.ceil {
@@ -368,7 +368,7 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
                 .ok_or_else(|| "concat of too many channels".to_string())?;
             Ok(Shape::Map([channels, h, w]))
         }
-        Op::Add => {
+        Op::Add | Op::Join { .. } => {
             if shapes.iter().any(|s| *s != shapes[0]) {
                 let list: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
                 return Err(format!("add of different shapes: {}", list.join(", ")));

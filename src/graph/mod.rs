@@ -1,5 +1,6 @@
 //! The op graph every architecture lowers to, with parameter and MAC counting.
 
+mod drop_path;
 #[allow(clippy::module_inception)]
 mod graph;
 mod limits;

@@ -140,6 +140,17 @@ pub enum Op {
         p: f32,
     },
     Flatten,
+    /// Stochastic depth (Huang et al. 2016): in training, each example's whole value is zeroed
+    /// with probability `p` and the kept ones are scaled by 1 / (1 - p); identity in
+    /// evaluation. Put on a residual branch, it drops the branch, not single values.
+    DropPath {
+        p: f32,
+    },
+    /// FractalNet's join: the mean of its inputs. In training, each example drops each input
+    /// with probability `p` (local drop-path), keeping at least one, and averages the kept.
+    Join {
+        p: f32,
+    },
 }
 
 impl Op {
@@ -159,6 +170,8 @@ impl Op {
             Op::Linear { .. } => "linear",
             Op::Dropout { .. } => "dropout",
             Op::Flatten => "flatten",
+            Op::DropPath { .. } => "drop_path",
+            Op::Join { .. } => "join",
         }
     }
 

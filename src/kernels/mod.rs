@@ -10,6 +10,7 @@ pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cpu;
 pub(crate) mod direct;
+pub(crate) mod drop_path;
 pub(crate) mod im2col;
 pub(crate) mod planes;
 pub(crate) mod pool;
@@ -23,4 +24,5 @@ mod pool_tests;
 
 pub use batch_norm::{batch_norm_eval, batch_norm_relu_train, batch_norm_train};
 pub use conv::{conv2d, ConvParams};
+pub use drop_path::{drop_path, join_drop};
 pub use pool::{avg_pool2d, global_avg_pool2d, max_pool2d};

@@ -8,7 +8,7 @@ use super::decision::{Decision, DecisionKind};
 use crate::arch::{Architecture, Block, Cell, Reduce, Stage, Stem};
 use crate::error::{Error, Result};
 
-/// The four kinds of cell a space can offer.
+/// The kinds of cell a space can offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellType {
@@ -16,15 +16,19 @@ pub enum CellType {
     Bottleneck,
     Inception,
     Dense,
+    Fire,
+    Fractal,
 }
 
 impl CellType {
     /// All kinds, in file order.
-    pub const ALL: [CellType; 4] = [
+    pub const ALL: [CellType; 6] = [
         CellType::Residual,
         CellType::Bottleneck,
         CellType::Inception,
         CellType::Dense,
+        CellType::Fire,
+        CellType::Fractal,
     ];
 
     /// The name used in space files.
@@ -34,16 +38,25 @@ impl CellType {
             CellType::Bottleneck => "bottleneck",
             CellType::Inception => "inception",
             CellType::Dense => "dense",
+            CellType::Fire => "fire",
+            CellType::Fractal => "fractal",
         }
     }
 
     /// The settings (besides `kernel`) that shape a cell of this kind.
     pub fn settings(self) -> &'static [Setting] {
         match self {
-            CellType::Residual => &[Setting::Width],
-            CellType::Bottleneck => &[Setting::Width, Setting::Expansion, Setting::Groups],
+            CellType::Residual => &[Setting::Width, Setting::Preact],
+            CellType::Bottleneck => &[
+                Setting::Width,
+                Setting::Expansion,
+                Setting::Groups,
+                Setting::Preact,
+            ],
             CellType::Inception => &[Setting::Width, Setting::Branches],
             CellType::Dense => &[Setting::Growth, Setting::Layers],
+            CellType::Fire => &[Setting::Width, Setting::Squeeze, Setting::Split],
+            CellType::Fractal => &[Setting::Width, Setting::Columns],
         }
     }
 }
@@ -60,7 +73,14 @@ pub enum Setting {
     Branches,
     Growth,
     Layers,
+    Squeeze,
+    Split,
+    Preact,
+    Columns,
 }
+
+/// Number of settings: the length of the option-index array `CellsSpace::block` reads.
+pub const SETTINGS: usize = 12;
 
 impl Setting {
     /// Field name in the `[choices]` table.
@@ -74,10 +94,15 @@ impl Setting {
             Setting::Branches => "branches",
             Setting::Growth => "growth",
             Setting::Layers => "layers",
+            Setting::Squeeze => "squeeze",
+            Setting::Split => "split",
+            Setting::Preact => "preact",
+            Setting::Columns => "columns",
         }
     }
 
-    const ORDER: [Setting; 8] = [
+    /// Every setting, in decision order (`Setting as usize`).
+    pub const ORDER: [Setting; SETTINGS] = [
         Setting::Type,
         Setting::Kernel,
         Setting::Width,
@@ -86,6 +111,10 @@ impl Setting {
         Setting::Branches,
         Setting::Growth,
         Setting::Layers,
+        Setting::Squeeze,
+        Setting::Split,
+        Setting::Preact,
+        Setting::Columns,
     ];
 }
 
@@ -102,6 +131,14 @@ pub struct Choices {
     pub growth: Vec<usize>,
     pub layers: Vec<usize>,
     pub skip_inputs: bool,
+    /// Fire squeeze widths, as fractions of the cell's output width.
+    pub squeeze: Vec<f64>,
+    /// Fire expand splits: the fraction of the output width that the kxk expansion takes.
+    pub split: Vec<f64>,
+    /// Pre-activation (ResNet v2) of residual and bottleneck cells, off or on.
+    pub preact: Vec<bool>,
+    /// Columns of fractal cells.
+    pub columns: Vec<usize>,
 }
 
 impl Choices {
@@ -116,6 +153,10 @@ impl Choices {
             Setting::Branches => self.branches.len(),
             Setting::Growth => self.growth.len(),
             Setting::Layers => self.layers.len(),
+            Setting::Squeeze => self.squeeze.len(),
+            Setting::Split => self.split.len(),
+            Setting::Preact => self.preact.len(),
+            Setting::Columns => self.columns.len(),
         };
         n.max(1)
     }
@@ -134,6 +175,10 @@ impl Choices {
             Setting::Branches => list(&self.branches),
             Setting::Growth => list(&self.growth),
             Setting::Layers => list(&self.layers),
+            Setting::Squeeze => list(&self.squeeze),
+            Setting::Split => list(&self.split),
+            Setting::Preact => list(&self.preact),
+            Setting::Columns => list(&self.columns),
         }
     }
 
@@ -265,7 +310,7 @@ impl CellsSpace {
         check_values(&slots, values)?;
         let max = self.max_cells();
         let mut cells = vec![self.choices.cells_per_stage[0]; self.stages];
-        let mut settings = vec![[0usize; 8]; self.stages * max];
+        let mut settings = vec![[0usize; SETTINGS]; self.stages * max];
         let mut skips = vec![Vec::new(); self.stages * max];
         for ((_, slot), &v) in slots.iter().zip(values) {
             match *slot {
@@ -309,7 +354,7 @@ impl CellsSpace {
 
     /// The block of one cell of a stage of `channels` base channels, from the option index of
     /// each setting (indexed by `Setting as usize`); weight sharing enumerates them all.
-    pub(crate) fn block(&self, channels: usize, idx: &[usize; 8]) -> Block {
+    pub(crate) fn block(&self, channels: usize, idx: &[usize; SETTINGS]) -> Block {
         let ch = &self.choices;
         let pick = |v: &Vec<usize>, s: Setting| v.get(idx[s as usize]).copied().unwrap_or(1);
         let kernel = pick(&ch.kernel, Setting::Kernel);
@@ -319,13 +364,20 @@ impl CellsSpace {
             .copied()
             .unwrap_or(1.0);
         let out = ((channels as f64 * width).round() as usize).max(1);
+        let fraction = |v: &Vec<f64>, s: Setting| v.get(idx[s as usize]).copied().unwrap_or(0.5);
+        let preact = ch.preact.get(idx[Setting::Preact as usize]) == Some(&true);
         match ch.cell[idx[Setting::Type as usize]] {
-            CellType::Residual => Block::Residual { kernel, out },
+            CellType::Residual => Block::Residual {
+                kernel,
+                out,
+                preact,
+            },
             CellType::Bottleneck => Block::Bottleneck {
                 kernel,
                 out,
                 expansion: pick(&ch.expansion, Setting::Expansion),
                 groups: pick(&ch.groups, Setting::Groups),
+                preact,
             },
             CellType::Inception => Block::Inception {
                 kernel,
@@ -336,6 +388,23 @@ impl CellsSpace {
                 kernel,
                 growth: pick(&ch.growth, Setting::Growth),
                 layers: pick(&ch.layers, Setting::Layers),
+            },
+            CellType::Fire => {
+                let out = out.max(2);
+                let squeeze = fraction(&ch.squeeze, Setting::Squeeze) * out as f64;
+                let expand3 = (fraction(&ch.split, Setting::Split) * out as f64).round() as usize;
+                let expand3 = expand3.clamp(1, out - 1);
+                Block::Fire {
+                    kernel,
+                    squeeze: (squeeze.round() as usize).max(1),
+                    expand1: out - expand3,
+                    expand3,
+                }
+            }
+            CellType::Fractal => Block::Fractal {
+                kernel,
+                out,
+                columns: pick(&ch.columns, Setting::Columns),
             },
         }
     }

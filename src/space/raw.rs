@@ -68,6 +68,14 @@ pub struct RawChoices {
     pub layers: Option<Spanned<Vec<usize>>>,
     #[serde(default)]
     pub skip_inputs: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub squeeze: Option<Spanned<Vec<f64>>>,
+    #[serde(default)]
+    pub split: Option<Spanned<Vec<f64>>>,
+    #[serde(default)]
+    pub preact: Option<Spanned<Vec<bool>>>,
+    #[serde(default)]
+    pub columns: Option<Spanned<Vec<usize>>>,
 }
 
 /// A `kind = "table"` space: categorical decisions whose rewards come from a CSV file.

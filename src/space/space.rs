@@ -30,6 +30,8 @@ pub struct Space {
 }
 
 /// The two kinds of space.
+// One space per search: a few hundred bytes of choices are not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum SpaceBody {
     Cells(CellsSpace),

@@ -152,10 +152,28 @@ fn choices(src: &Source, raw: &RawChoices) -> Result<Choices> {
     let branches = setting(&raw.branches, Setting::Branches, 1, 4)?;
     let growth = setting(&raw.growth, Setting::Growth, 1, 256)?;
     let layers = setting(&raw.layers, Setting::Layers, 1, 16)?;
+    let columns = setting(&raw.columns, Setting::Columns, 2, 4)?;
     let width = match (&raw.width, used(Setting::Width)) {
-        (Some(w), true) => widths(src, w)?,
+        (Some(w), true) => fractions(src, w, "choices.width", 0.0625, 8.0)?,
         (Some(w), false) => return Err(unused(src, w.span(), "choices.width", Setting::Width)),
         (None, _) => vec![1.0],
+    };
+    let fraction = |list: &Option<Spanned<Vec<f64>>>, s: Setting, lo, hi| match (list, used(s)) {
+        (Some(v), true) => fractions(src, v, &format!("choices.{}", s.name()), lo, hi),
+        (Some(v), false) => Err(unused(src, v.span(), &format!("choices.{}", s.name()), s)),
+        (None, true) => Err(src.error(
+            raw.cell.span(),
+            &format!("choices.{}", s.name()),
+            format!("required because `cell` includes {}", users(s)),
+        )),
+        (None, false) => Ok(vec![]),
+    };
+    let squeeze = fraction(&raw.squeeze, Setting::Squeeze, 0.0625, 1.0)?;
+    let split = fraction(&raw.split, Setting::Split, 0.05, 0.95)?;
+    let preact = match (&raw.preact, used(Setting::Preact)) {
+        (Some(p), true) => flags(src, p, "choices.preact")?,
+        (Some(p), false) => return Err(unused(src, p.span(), "choices.preact", Setting::Preact)),
+        (None, _) => vec![false],
     };
     Ok(Choices {
         cells_per_stage,
@@ -172,6 +190,10 @@ fn choices(src: &Source, raw: &RawChoices) -> Result<Choices> {
             .as_ref()
             .map(|s| *s.get_ref())
             .unwrap_or(false),
+        squeeze,
+        split,
+        preact,
+        columns,
     })
 }
 
@@ -203,7 +225,7 @@ fn cell_types(src: &Source, raw: &Spanned<Vec<String>>) -> Result<Vec<CellType>>
                 raw.span(),
                 "choices.cell",
                 format!(
-                    "unknown cell type `{name}`; expected residual, bottleneck, inception or dense"
+                    "unknown cell type `{name}`; expected residual, bottleneck, inception, dense, fire or fractal"
                 ),
             ));
         };
@@ -253,21 +275,42 @@ fn list(
     Ok(values.clone())
 }
 
-fn widths(src: &Source, raw: &Spanned<Vec<f64>>) -> Result<Vec<f64>> {
+/// A list of distinct numbers in `lo..=hi` (widths and fire fractions).
+fn fractions(
+    src: &Source,
+    raw: &Spanned<Vec<f64>>,
+    field: &str,
+    lo: f64,
+    hi: f64,
+) -> Result<Vec<f64>> {
     let values = raw.get_ref();
     if values.is_empty() {
-        return Err(src.error(raw.span(), "choices.width", "must list at least one option"));
+        return Err(src.error(raw.span(), field, "must list at least one option"));
     }
     for (i, &w) in values.iter().enumerate() {
-        if !(0.0625..=8.0).contains(&w) {
+        if !(lo..=hi).contains(&w) {
             return Err(src.error(
                 raw.span(),
-                "choices.width",
-                format!("{w} is out of range 0.0625 to 8"),
+                field,
+                format!("{w} is out of range {lo} to {hi}"),
             ));
         }
         if values[..i].contains(&w) {
-            return Err(src.error(raw.span(), "choices.width", format!("{w} is listed twice")));
+            return Err(src.error(raw.span(), field, format!("{w} is listed twice")));
+        }
+    }
+    Ok(values.clone())
+}
+
+/// A list of distinct booleans (`[false, true]` makes the setting a decision).
+fn flags(src: &Source, raw: &Spanned<Vec<bool>>, field: &str) -> Result<Vec<bool>> {
+    let values = raw.get_ref();
+    if values.is_empty() {
+        return Err(src.error(raw.span(), field, "must list at least one option"));
+    }
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(src.error(raw.span(), field, format!("{v} is listed twice")));
         }
     }
     Ok(values.clone())

@@ -30,6 +30,9 @@ pub struct TrainConfig {
     /// nas's own CPU kernels and backward pass (the default), or candle's ops and autograd,
     /// kept for checking.
     pub kernels: Kernels,
+    /// Stochastic depth: the drop-path rate of the deepest residual cell, the others' growing
+    /// linearly to it (`Graph::with_drop_path`); 0 for none.
+    pub drop_path: f64,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +51,7 @@ impl Default for TrainConfig {
             seed: 0,
             memory_limit_bytes: None,
             kernels: Kernels::Fast,
+            drop_path: 0.0,
         }
     }
 }

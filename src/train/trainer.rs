@@ -256,7 +256,9 @@ fn run(
     }
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let net = ChildNet::with_kernels(graph, vb, cfg.kernels)?;
+    // Drop path has no parameters: the weights are the architecture's own graph's.
+    let dropped = graph.with_drop_path(cfg.drop_path as f32)?;
+    let net = ChildNet::with_kernels(&dropped, vb, cfg.kernels)?;
     init_weights(graph, &varmap, cfg.seed)?;
     let mut sgd = Sgd::new(&varmap, cfg.momentum, cfg.nesterov, cfg.weight_decay);
     let mut epochs_done = 0;
