@@ -17,6 +17,7 @@ mod strategy_args;
 mod table;
 mod train;
 mod values;
+mod worker;
 mod zoo;
 
 use anyhow::Result;
@@ -68,6 +69,8 @@ enum Command {
     /// Benchmarks: throughput of the reference nets (`train`), strategies on a table space (`search`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Trains children for searches started with --broker, on this machine, until Ctrl-C.
+    Worker(worker::WorkerArgs),
 }
 
 /// What a finished command asks the process to exit with.
@@ -100,6 +103,11 @@ impl Cli {
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
             Command::Export(args) => export::run(args)?,
+            Command::Worker(args) => {
+                if worker::run(args)? {
+                    return Ok(Exit::Interrupted);
+                }
+            }
             Command::Bench(cmd) => {
                 if bench::run(cmd)? {
                     return Ok(Exit::Interrupted);
