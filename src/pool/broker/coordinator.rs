@@ -74,6 +74,7 @@ impl Broker {
         let table = at.table.map(|t| WireTable {
             fingerprint: super::fingerprint::table(t),
             space: t.clone(),
+            rows: t.rows.clone(),
         });
         let table_fp = table.as_ref().map(|t| t.fingerprint.clone());
         let (jobs, inbox) = channel();

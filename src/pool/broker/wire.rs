@@ -131,6 +131,8 @@ pub enum Answer {
 pub struct WireTable {
     pub fingerprint: String,
     pub space: crate::space::TableSpace,
+    /// The rows, which a space's own serialisation leaves out.
+    pub rows: std::collections::HashMap<String, TableRow>,
 }
 
 /// The key of a job: the candidate and how far it trains (or which rung it looks up).

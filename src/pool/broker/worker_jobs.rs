@@ -124,7 +124,9 @@ impl Toolbox {
                 short(fingerprint)
             )));
         }
-        let space = Arc::new(table.space);
+        let mut space = table.space;
+        space.rows = table.rows;
+        let space = Arc::new(space);
         self.tables.insert(fingerprint.to_string(), space.clone());
         Ok(space)
     }
