@@ -126,11 +126,11 @@ pub struct SearchArgs {
     enas: EnasArgs,
     /// Coordinate through Redis: children are trained by `nas worker` processes anywhere
     /// (redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS).
-    #[arg(long, value_name = "URL", next_help_heading = "Many machines")]
+    #[arg(long, value_name = "URL", help_heading = "Many machines")]
     broker: Option<String>,
     /// With --broker: a job whose worker has not been heard of for this many seconds is
     /// given to another worker.
-    #[arg(long, value_parser = super::values::positive_f64, default_value_t = 60.0, requires = "broker", next_help_heading = "Many machines")]
+    #[arg(long, value_parser = super::values::positive_f64, default_value_t = 60.0, requires = "broker", help_heading = "Many machines")]
     reclaim_after: f64,
 }
 
