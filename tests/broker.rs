@@ -163,7 +163,10 @@ fn table_args(run: &str, seed: u64, samples: usize) -> Vec<String> {
     let (samples, seed) = (samples.to_string(), seed.to_string());
     let args = ["search", "--space", "toy-table", "--samples", &samples];
     let more = ["--batch", "8", "--seed", &seed, "--json", "--run", run];
-    args.iter().chain(more.iter()).map(|s| s.to_string()).collect()
+    args.iter()
+        .chain(more.iter())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn brokered(args: Vec<String>, url: &str) -> Vec<String> {
@@ -195,13 +198,23 @@ fn a_table_search_through_the_broker_has_the_history_of_a_local_one() {
     assert_eq!(expected.len(), 400);
     let redis = Redis::start(d);
     let mut pool = workers(d, &redis.url());
-    let took = finish(d, &brokered(table_args("brokered", 5, 400), &redis.url()), "coordinator");
+    let took = finish(
+        d,
+        &brokered(table_args("brokered", 5, 400), &redis.url()),
+        "coordinator",
+    );
     stop_all(&mut pool);
     assert_eq!(history(d, "brokered"), expected);
     for k in 0..3 {
-        assert!(log(d, &format!("w{k}")).contains("table lookup"), "worker w{k} took no job");
+        assert!(
+            log(d, &format!("w{k}")).contains("table lookup"),
+            "worker w{k} took no job"
+        );
     }
-    assert!(redis.run_keys("brokered").is_empty(), "a finished run leaves no keys");
+    assert!(
+        redis.run_keys("brokered").is_empty(),
+        "a finished run leaves no keys"
+    );
     eprintln!(
         "400 table candidates through the broker with 3 workers in {:.2}s: {:.0} per minute",
         took.as_secs_f64(),
@@ -223,12 +236,18 @@ fn a_coordinator_killed_and_resumed_loses_no_candidate_and_records_none_twice() 
         let mut cmd = nas(d);
         match d.join("runs/killed").exists() {
             true => cmd.args(brokered(
-                ["search", "--resume", "killed", "--json"].map(String::from).to_vec(),
+                ["search", "--resume", "killed", "--json"]
+                    .map(String::from)
+                    .to_vec(),
                 &redis.url(),
             )),
             false => cmd.args(&args),
         };
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL to the coordinator; the workers go on
@@ -239,12 +258,18 @@ fn a_coordinator_killed_and_resumed_loses_no_candidate_and_records_none_twice() 
         std::thread::sleep(Duration::from_millis(300));
         let got = history(d, "killed");
         for (id, row) in &got {
-            assert_eq!(Some(row), expected.get(id), "candidate {id} after kill {kills}");
+            assert_eq!(
+                Some(row),
+                expected.get(id),
+                "candidate {id} after kill {kills}"
+            );
         }
     }
     assert!(kills > 0, "the coordinator finished before any kill");
     let resume = brokered(
-        ["search", "--resume", "killed", "--json"].map(String::from).to_vec(),
+        ["search", "--resume", "killed", "--json"]
+            .map(String::from)
+            .to_vec(),
         &redis.url(),
     );
     finish(d, &resume, "resumed");
@@ -278,7 +303,10 @@ fn redis_killed_and_restarted_with_or_without_its_data_is_ridden_out() {
     stop_all(&mut pool);
     let said = log(d, "coordinator");
     assert!(status.success(), "{said}");
-    assert!(said.contains("unreachable"), "the coordinator said nothing:\n{said}");
+    assert!(
+        said.contains("unreachable"),
+        "the coordinator said nothing:\n{said}"
+    );
     assert!(said.contains("lost the run's queue"), "{said}");
     assert!(log(d, "w0").contains("unreachable"), "{}", log(d, "w0"));
     assert_eq!(history(d, "bumpy"), expected);
@@ -290,9 +318,30 @@ fn a_worker_killed_mid_child_has_its_job_reclaimed_and_trained_elsewhere() {
     let d = dir.path();
     let train = |run: &str| -> Vec<String> {
         [
-            "search", "--space", "resnet-cells", "--samples", "3", "--batch", "3", "--seed",
-            "4", "--dataset", "synthetic", "--epochs", "1", "--train-size", "256",
-            "--val-size", "128", "--threads", "1", "--finalists", "0", "--json", "--run", run,
+            "search",
+            "--space",
+            "resnet-cells",
+            "--samples",
+            "3",
+            "--batch",
+            "3",
+            "--seed",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--train-size",
+            "256",
+            "--val-size",
+            "128",
+            "--threads",
+            "1",
+            "--finalists",
+            "0",
+            "--json",
+            "--run",
+            run,
         ]
         .map(String::from)
         .to_vec()
@@ -308,7 +357,11 @@ fn a_worker_killed_mid_child_has_its_job_reclaimed_and_trained_elsewhere() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !log(d, "doomed").contains("train to epoch") {
-        assert!(Instant::now() < deadline, "no job reached the worker:\n{}", log(d, "coordinator"));
+        assert!(
+            Instant::now() < deadline,
+            "no job reached the worker:\n{}",
+            log(d, "coordinator")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     doomed.kill().unwrap(); // SIGKILL mid-child
@@ -322,8 +375,15 @@ fn a_worker_killed_mid_child_has_its_job_reclaimed_and_trained_elsewhere() {
     assert!(reclaimed.contains("reclaimed job"), "{reclaimed}");
     let got = history(d, "cells");
     assert_eq!(got.len(), 3, "{got:?}");
-    assert!(got.values().all(|r| r.2 == "completed" || r.2 == "duplicate"), "{got:?}");
-    eprintln!("the killed worker's job was done within {:.1}s", killed_at.elapsed().as_secs_f64());
+    assert!(
+        got.values()
+            .all(|r| r.2 == "completed" || r.2 == "duplicate"),
+        "{got:?}"
+    );
+    eprintln!(
+        "the killed worker's job was done within {:.1}s",
+        killed_at.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -341,11 +401,17 @@ fn a_worker_with_the_wrong_password_is_refused_at_once() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.contains("refused the credentials"), "{err}");
-    assert!(!err.contains("not-the-password"), "the password is shown: {err}");
+    assert!(
+        !err.contains("not-the-password"),
+        "the password is shown: {err}"
+    );
     let search = nas(d)
         .args(brokered(table_args("nope", 1, 10), &wrong))
         .output()
         .unwrap();
     assert_eq!(search.status.code(), Some(2));
-    assert!(!d.join("runs/nope").exists(), "a refused search leaves no run behind");
+    assert!(
+        !d.join("runs/nope").exists(),
+        "a refused search leaves no run behind"
+    );
 }

@@ -218,7 +218,9 @@ pub fn run(args: SearchArgs) -> Result<bool> {
         );
     }
     if args.workers == Some(0) && args.broker.is_none() {
-        anyhow::bail!("--workers 0 means no local worker, which needs --broker URL (workers elsewhere)");
+        anyhow::bail!(
+            "--workers 0 means no local worker, which needs --broker URL (workers elsewhere)"
+        );
     }
     if let Some(url) = &args.broker {
         // refused here, before the run folder exists

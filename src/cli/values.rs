@@ -48,7 +48,9 @@ pub fn count_up_to<const MAX: usize>(s: &str) -> Result<usize, String> {
 pub fn count_from_zero<const MAX: usize>(s: &str) -> Result<usize, String> {
     let v: usize = parse(s, "a whole number")?;
     if v > MAX {
-        return Err(format!("{v} is out of range: must be 1 to {MAX} (or 0 with --broker)"));
+        return Err(format!(
+            "{v} is out of range: must be 1 to {MAX} (or 0 with --broker)"
+        ));
     }
     Ok(v)
 }

@@ -90,9 +90,7 @@ impl Broker {
             at.stop.clone(),
             closing.clone(),
         );
-        relay
-            .attach(&mut conn)
-            .map_err(|t| endpoint.error(t))?;
+        relay.attach(&mut conn).map_err(|t| endpoint.error(t))?;
         let handle = std::thread::Builder::new()
             .name("nas-broker".into())
             .spawn(move || relay.run(conn))

@@ -24,7 +24,11 @@ impl Heartbeat {
     pub(super) fn start(endpoint: Endpoint, taken: &Taken, name: &str) -> Heartbeat {
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
-        let (stream, entry, name) = (taken.keys.jobs.clone(), taken.entry.clone(), name.to_string());
+        let (stream, entry, name) = (
+            taken.keys.jobs.clone(),
+            taken.entry.clone(),
+            name.to_string(),
+        );
         let every = Duration::from_millis((taken.reclaim_ms / 3).max(100));
         let handle = std::thread::Builder::new()
             .name("nas-heartbeat".into())

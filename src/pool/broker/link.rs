@@ -40,8 +40,8 @@ impl Endpoint {
                 format!("`{shown}` is not a redis:// or rediss:// URL (redis://[:PASSWORD@]HOST:PORT[/DB])"),
             ));
         }
-        let client = Client::open(url)
-            .map_err(|e| Error::invalid("--broker", format!("`{shown}`: {e}")))?;
+        let client =
+            Client::open(url).map_err(|e| Error::invalid("--broker", format!("`{shown}`: {e}")))?;
         Ok(Endpoint { client, shown })
     }
 
@@ -51,7 +51,8 @@ impl Endpoint {
             .client
             .get_connection_with_timeout(Duration::from_secs(3))
             .map_err(classify)?;
-        conn.set_read_timeout(Some(READ_TIMEOUT)).map_err(classify)?;
+        conn.set_read_timeout(Some(READ_TIMEOUT))
+            .map_err(classify)?;
         Ok(conn)
     }
 

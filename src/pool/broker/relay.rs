@@ -270,7 +270,9 @@ impl Relay {
             if let Some(b) = block {
                 read.arg("BLOCK").arg(b.as_millis() as u64);
             }
-            read.arg("STREAMS").arg(&self.keys.results).arg(&self.last_id);
+            read.arg("STREAMS")
+                .arg(&self.keys.results)
+                .arg(&self.last_id);
             let reply: Option<StreamReadReply> = read.query(conn).map_err(classify)?;
             let entries: Vec<StreamId> = reply
                 .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
@@ -302,7 +304,10 @@ impl Relay {
             .get::<String>("result")
             .and_then(|t| serde_json::from_str::<WireResult>(&t).ok());
         let Some(result) = parsed.filter(|r| r.version == WIRE_VERSION) else {
-            self.notice(format!("a result in Redis ({}) is unreadable or of another wire version; ignored", entry.id));
+            self.notice(format!(
+                "a result in Redis ({}) is unreadable or of another wire version; ignored",
+                entry.id
+            ));
             return Some(entry.id);
         };
         if let Answer::Refused { reason } = &result.answer {

@@ -14,7 +14,9 @@ use redis::{cmd, Connection};
 
 use super::heartbeat::Heartbeat;
 use super::link::{classify, Backoff, Endpoint, Trouble};
-use super::wire::{Answer, Keys, RunInfo, WireJob, WireResult, Work, GROUP, RUNS_KEY, WIRE_VERSION};
+use super::wire::{
+    Answer, Keys, RunInfo, WireJob, WireResult, Work, GROUP, RUNS_KEY, WIRE_VERSION,
+};
 use super::worker_jobs::{Problem, Toolbox};
 use crate::error::{Error, Result};
 
@@ -30,14 +32,33 @@ pub struct WorkerConfig {
 /// What a worker tells its user.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkerEvent {
-    Connected { redis: String },
+    Connected {
+        redis: String,
+    },
     /// A job of another worker, pending longer than the run's reclaim timeout, was taken.
-    Reclaimed { run: String, key: String },
-    Took { run: String, key: String, what: String },
-    Finished { run: String, key: String, seconds: f64, result: String },
+    Reclaimed {
+        run: String,
+        key: String,
+    },
+    Took {
+        run: String,
+        key: String,
+        what: String,
+    },
+    Finished {
+        run: String,
+        key: String,
+        seconds: f64,
+        result: String,
+    },
     /// The job went back to the queue (stopped, or refused).
-    Returned { run: String, key: String },
-    Trouble { message: String },
+    Returned {
+        run: String,
+        key: String,
+    },
+    Trouble {
+        message: String,
+    },
     Reconnected,
 }
 
@@ -120,7 +141,10 @@ fn reconnect(endpoint: &Endpoint, drain: &AtomicBool, abort: &AtomicBool) -> Res
             Err(Trouble::Down(_)) => {}
         }
         if drain.load(Ordering::SeqCst) || abort.load(Ordering::SeqCst) {
-            return Err(Error::invalid("worker", "stopped while Redis was unreachable"));
+            return Err(Error::invalid(
+                "worker",
+                "stopped while Redis was unreachable",
+            ));
         }
     }
 }
@@ -131,7 +155,10 @@ fn next_job(
     name: &str,
     events: &mut dyn FnMut(WorkerEvent),
 ) -> Step<Option<Taken>> {
-    let runs: Vec<String> = cmd("SMEMBERS").arg(RUNS_KEY).query(conn).map_err(classify)?;
+    let runs: Vec<String> = cmd("SMEMBERS")
+        .arg(RUNS_KEY)
+        .query(conn)
+        .map_err(classify)?;
     let mut live = vec![];
     for run in runs {
         let keys = Keys::of(&run);
@@ -166,7 +193,11 @@ fn next_job(
     }
     let mut read = cmd("XREADGROUP");
     read.arg("GROUP").arg(GROUP).arg(name);
-    read.arg("COUNT").arg(1).arg("BLOCK").arg(500).arg("STREAMS");
+    read.arg("COUNT")
+        .arg(1)
+        .arg("BLOCK")
+        .arg(500)
+        .arg("STREAMS");
     for (keys, _) in &live {
         read.arg(&keys.jobs);
     }
@@ -175,7 +206,8 @@ fn next_job(
     }
     let reply = match read.query::<Option<StreamReadReply>>(conn) {
         Ok(r) => r,
-        Err(e) if e.code() == Some("NOGROUP") => {
+        // a run ended (its keys deleted) while this worker waited on its stream
+        Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
             std::thread::sleep(Duration::from_millis(200));
             return Ok(None);
         }
@@ -226,10 +258,13 @@ fn work(
                 "the job is of wire version {}, this worker speaks {WIRE_VERSION}; run the same nas version on both sides",
                 job.version
             );
-            return refuse(endpoint, conn, cfg, &taken, &job.key, job.id, reason, events);
+            return refuse(
+                endpoint, conn, cfg, &taken, &job.key, job.id, reason, events,
+            );
         }
         Err(e) => {
-            let reason = format!("the job does not parse ({e}); run the same nas version on both sides");
+            let reason =
+                format!("the job does not parse ({e}); run the same nas version on both sides");
             return refuse(endpoint, conn, cfg, &taken, "?", 0, reason, events);
         }
     };
@@ -250,7 +285,9 @@ fn work(
     let (answer, weights, state) = match answer {
         Ok(a) => a,
         Err(Problem::Refuse(reason)) => {
-            return refuse(endpoint, conn, cfg, &taken, &job.key, job.id, reason, events);
+            return refuse(
+                endpoint, conn, cfg, &taken, &job.key, job.id, reason, events,
+            );
         }
         Err(Problem::Again(why)) => {
             put_back(endpoint, conn, &taken)?;
@@ -261,7 +298,9 @@ fn work(
             return Ok(false);
         }
     };
-    if abort.load(Ordering::SeqCst) && matches!(&answer, Answer::Trained { outcome } if *outcome == crate::train::Outcome::Stopped) {
+    if abort.load(Ordering::SeqCst)
+        && matches!(&answer, Answer::Trained { outcome } if *outcome == crate::train::Outcome::Stopped)
+    {
         put_back(endpoint, conn, &taken)?;
         events(WorkerEvent::Returned { run, key: job.key });
         return Ok(false);
@@ -309,7 +348,9 @@ fn refuse(
         },
     };
     put_back(endpoint, conn, taken)?;
-    retry(endpoint, conn, |c| add_result(c, &taken.keys, &result, None, None))?;
+    retry(endpoint, conn, |c| {
+        add_result(c, &taken.keys, &result, None, None)
+    })?;
     events(WorkerEvent::Returned {
         run: taken.keys.run.clone(),
         key: key.to_string(),
@@ -324,7 +365,10 @@ fn refuse(
 fn put_back(endpoint: &Endpoint, conn: &mut Connection, taken: &Taken) -> Result<()> {
     retry(endpoint, conn, |c| {
         let mut add = cmd("XADD");
-        add.arg(&taken.keys.jobs).arg("*").arg("job").arg(&taken.text);
+        add.arg(&taken.keys.jobs)
+            .arg("*")
+            .arg("job")
+            .arg(&taken.text);
         if let Some(from) = &taken.from {
             add.arg("from").arg(from.as_slice());
         }
@@ -379,7 +423,10 @@ fn acknowledge(conn: &mut Connection, taken: &Taken) -> redis::RedisResult<()> {
         Err(e) if e.code() == Some("NOGROUP") => Ok(()),
         other => other,
     }?;
-    cmd("XDEL").arg(&taken.keys.jobs).arg(&taken.entry).query(conn)
+    cmd("XDEL")
+        .arg(&taken.keys.jobs)
+        .arg(&taken.entry)
+        .query(conn)
 }
 
 /// Runs `op` until it succeeds, reconnecting with back-off while Redis is unreachable.

@@ -171,10 +171,14 @@ impl Toolbox {
         train: &TrainConfig,
         data: Arc<Dataset>,
     ) -> Result<&Pool, Problem> {
-        let key = format!("{fingerprint}/{}", serde_json::to_string(train).unwrap_or_default());
+        let key = format!(
+            "{fingerprint}/{}",
+            serde_json::to_string(train).unwrap_or_default()
+        );
         if self.pool.as_ref().is_none_or(|(k, _)| *k != key) {
             self.pool = None;
-            let devices = parse_devices(&self.device).map_err(|e| Problem::Refuse(e.to_string()))?;
+            let devices =
+                parse_devices(&self.device).map_err(|e| Problem::Refuse(e.to_string()))?;
             let cfg = PoolConfig {
                 workers: 1,
                 threads_per_worker: self.threads,
