@@ -18,6 +18,7 @@ mod strategy_args;
 mod table;
 mod train;
 mod values;
+mod worker;
 mod zoo;
 
 use anyhow::Result;
@@ -72,6 +73,8 @@ enum Command {
     /// Benchmarks: throughput of the reference nets (`train`), strategies on a table space (`search`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Trains children for searches started with --broker, on this machine, until Ctrl-C.
+    Worker(worker::WorkerArgs),
 }
 
 /// What a finished command asks the process to exit with.
@@ -105,6 +108,11 @@ impl Cli {
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
             Command::Export(args) => export::run(args)?,
+            Command::Worker(args) => {
+                if worker::run(args)? {
+                    return Ok(Exit::Interrupted);
+                }
+            }
             Command::Bench(cmd) => {
                 if bench::run(cmd)? {
                     return Ok(Exit::Interrupted);

@@ -3,7 +3,10 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use std::time::Duration;
+
 use nas::data::ImageSize;
+use nas::pool::broker::BrokerConfig;
 use nas::search::{self, Budget, Schedule, SearchConfig, SearchEvent};
 use nas::strategy::StrategyKind;
 
@@ -35,8 +38,9 @@ pub struct SearchArgs {
     /// Candidates per strategy update.
     #[arg(long, value_parser = super::values::positive_usize)]
     batch: Option<usize>,
-    /// Children trained in parallel.
-    #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
+    /// Children trained in parallel (with --broker: workers of this process that join the
+    /// queue, 0 for none).
+    #[arg(long, value_parser = super::values::count_from_zero::<{ super::values::MAX_THREADS }>)]
     workers: Option<usize>,
     /// Threads per worker (default: the cores shared evenly).
     #[arg(long, value_parser = super::values::count_up_to::<{ super::values::MAX_THREADS }>)]
@@ -129,6 +133,14 @@ pub struct SearchArgs {
     no_report: bool,
     #[command(flatten, next_help_heading = "Weight sharing (--strategy enas)")]
     enas: EnasArgs,
+    /// Coordinate through Redis: children are trained by `nas worker` processes anywhere
+    /// (redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS).
+    #[arg(long, value_name = "URL", help_heading = "Many machines")]
+    broker: Option<String>,
+    /// With --broker: a job whose worker has not been heard of for this many seconds is
+    /// given to another worker.
+    #[arg(long, value_parser = super::values::positive_f64, default_value_t = 60.0, requires = "broker", help_heading = "Many machines")]
+    reclaim_after: f64,
 }
 
 impl SearchArgs {
@@ -177,7 +189,17 @@ impl SearchArgs {
         cfg.max_params = self.max_params;
         cfg.max_macs = self.max_macs;
         cfg.target_params = self.target_params;
+        cfg.broker = self.broker_config();
         cfg
+    }
+
+    /// The broker settings of `--broker`, `--workers` and `--reclaim-after`.
+    fn broker_config(&self) -> Option<BrokerConfig> {
+        self.broker.as_ref().map(|url| BrokerConfig {
+            url: url.clone(),
+            local_workers: self.workers,
+            reclaim: Duration::from_secs_f64(self.reclaim_after),
+        })
     }
 }
 
@@ -205,6 +227,15 @@ pub fn run(args: SearchArgs) -> Result<bool> {
             "--enas-* flags need a new search with --strategy enas (a resumed run keeps its settings)"
         );
     }
+    if args.workers == Some(0) && args.broker.is_none() {
+        anyhow::bail!(
+            "--workers 0 means no local worker, which needs --broker URL (workers elsewhere)"
+        );
+    }
+    if let Some(url) = &args.broker {
+        // refused here, before the run folder exists
+        nas::pool::broker::check(url)?;
+    }
     let stop = interrupt::install()?;
     let mut view = View::new(args.json);
     let mut live: Option<LiveReport> = None;
@@ -229,7 +260,8 @@ pub fn run(args: SearchArgs) -> Result<bool> {
     let summary = match &args.resume {
         Some(run) => {
             let dir = search::run_dir(run);
-            search::resume(&dir, args.force, stop, &mut on)?
+            let broker = args.broker_config();
+            search::resume_with(&dir, args.force, broker, stop, &mut on)?
         }
         None => {
             let space = args.space.clone().unwrap_or_default();

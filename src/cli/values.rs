@@ -44,6 +44,17 @@ pub fn count_up_to<const MAX: usize>(s: &str) -> Result<usize, String> {
     Ok(v)
 }
 
+/// A count from 0 to `MAX` (`--workers 0`: no local worker, with a broker).
+pub fn count_from_zero<const MAX: usize>(s: &str) -> Result<usize, String> {
+    let v: usize = parse(s, "a whole number")?;
+    if v > MAX {
+        return Err(format!(
+            "{v} is out of range: must be 1 to {MAX} (or 0 with --broker)"
+        ));
+    }
+    Ok(v)
+}
+
 /// Most threads or workers a command starts.
 pub const MAX_THREADS: usize = 1024;
 

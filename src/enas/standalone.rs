@@ -132,7 +132,8 @@ pub(super) fn train_top(
             PoolMessage::Event(PoolEvent::Train { worker, id, event }) => {
                 events(SearchEvent::Training { id, worker, event })
             }
-            PoolMessage::Event(PoolEvent::Finished { .. }) => {}
+            PoolMessage::Event(PoolEvent::Finished { .. } | PoolEvent::Notice { .. }) => {}
+            PoolMessage::Looked(_) => {}
             PoolMessage::Done(result) => {
                 let Some((mut c, _)) = pending.remove(&result.id) else {
                     continue;

@@ -86,6 +86,10 @@ pub enum PoolEvent {
         worker: usize,
         id: u64,
     },
+    /// Something the user should know about where children train (a broker's troubles).
+    Notice {
+        message: String,
+    },
 }
 
 /// What comes out of the pool: events, and one `Done` per job.
@@ -93,6 +97,8 @@ pub enum PoolEvent {
 pub enum PoolMessage {
     Event(PoolEvent),
     Done(JobResult),
+    /// The answer to a table lookup (a broker's workers only).
+    Looked(super::Looked),
 }
 
 /// Worker threads training children.

@@ -48,6 +48,7 @@ fn results(
             PoolMessage::Done(result) => {
                 assert!(done.insert(result.id, result).is_none(), "answered twice");
             }
+            PoolMessage::Looked(looked) => panic!("a local pool looked a table up: {looked:?}"),
         }
     }
     done

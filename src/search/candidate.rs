@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::config::SearchConfig;
 use crate::graph::Graph;
-use crate::space::{Decisions, Space, SpaceBody, TableSpace};
+use crate::space::{Decisions, Space, SpaceBody, TableRow, TableSpace};
 use crate::store::{Candidate, RunStore, Status};
 use crate::train::Metrics;
 use crate::Result;
@@ -87,10 +87,16 @@ pub fn prepare(
     })
 }
 
-fn from_table(mut c: Candidate, table: &TableSpace, decisions: &Decisions) -> Candidate {
-    c.hash = TableSpace::key(decisions);
+fn from_table(c: Candidate, table: &TableSpace, decisions: &Decisions) -> Candidate {
+    from_row(c, table, table.lookup(decisions))
+}
+
+/// A table candidate from its row (looked up here or by a worker), or failed for a key the
+/// table lacks.
+pub fn from_row(mut c: Candidate, table: &TableSpace, row: Option<&TableRow>) -> Candidate {
+    c.hash = TableSpace::key(&c.decisions);
     c.arch = serde_json::Value::String(c.hash.clone());
-    match table.lookup(decisions) {
+    match row {
         Some(row) => {
             c.status = Status::Completed;
             c.reward = row.reward;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSize;
 use crate::error::{Error, Result};
+use crate::pool::broker::BrokerConfig;
 use crate::strategy::{StrategyConfig, StrategyKind};
 use crate::train::TrainConfig;
 
@@ -69,6 +70,10 @@ pub struct SearchConfig {
     pub finalists: usize,
     /// Epochs of a finalist's training; 0 for enough epochs to see `FINAL_IMAGES` images.
     pub final_epochs: usize,
+    /// Train the children through this Redis broker; where a search runs, not what it is,
+    /// so never stored with the run (its URL may hold a password).
+    #[serde(skip)]
+    pub broker: Option<BrokerConfig>,
 }
 
 /// How a search spends training on its candidates.
@@ -149,6 +154,7 @@ impl Default for SearchConfig {
             epoch_budget: None,
             finalists: 1,
             final_epochs: 0,
+            broker: None,
         }
     }
 }

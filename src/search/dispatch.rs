@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::pool::Job;
 use crate::space::{Decisions, SpaceBody};
-use crate::store::{Candidate, Rung};
+use crate::store::Candidate;
 use crate::train::TrainPlan;
 
 impl Search {
@@ -83,6 +83,9 @@ impl Search {
             self.set_reward(pos, done.reward); // recorded before an interruption
             return Ok(());
         }
+        if self.looks_up() {
+            return self.lookup_new(id, pos, &decisions);
+        }
         let prepared = candidate::prepare(
             &self.cfg,
             &self.space,
@@ -138,6 +141,9 @@ impl Search {
             .find(|c| c.id == id)
             .cloned()
             .ok_or_else(|| Error::invalid("promotion", format!("candidate {id} is unknown")))?;
+        if self.looks_up() {
+            return self.lookup_rung(c, rung);
+        }
         if matches!(self.space.body, SpaceBody::Table(_)) {
             self.table_rung(&mut c, rung);
             return self.record_rung(c, None, None, events);
@@ -187,17 +193,8 @@ impl Search {
         let SpaceBody::Table(table) = &self.space.body else {
             return;
         };
-        let fidelity = &table.fidelities[rung];
-        let value = table.value(&c.decisions, &fidelity.column).unwrap_or(0.0);
-        c.rungs.push(Rung {
-            rung,
-            epochs: fidelity.epochs,
-            val_acc: value,
-            seconds: 0.0,
-        });
-        if rung == 0 {
-            c.reward = value;
-        }
+        let value = table.value(&c.decisions, &table.fidelities[rung].column);
+        self.table_rung_value(c, rung, value);
     }
 
     /// Tells the strategy the batch's rewards, checkpoints it and records what it learnt.

@@ -142,7 +142,7 @@ fn train(
                 });
                 continue;
             }
-            PoolMessage::Event(_) => continue,
+            PoolMessage::Event(_) | PoolMessage::Looked(_) => continue,
             PoolMessage::Done(result) => result,
         };
         let Some((mut c, started)) = waiting.remove(&result.id) else {

@@ -1,5 +1,6 @@
 //! The search: strategy, worker pool and store tied together, with events and resume.
 
+mod brokered;
 mod candidate;
 mod config;
 mod cores;
@@ -20,4 +21,4 @@ pub use events::{SearchEvent, Summary};
 pub use finalists::finalize;
 pub use learning::{check as check_learning, NotLearning, NotLearningKind};
 pub use run::{default_run_name, run_dir, utc_time};
-pub use search::{resume, start, start_temporary, start_unique};
+pub use search::{resume, resume_with, start, start_temporary, start_unique};

@@ -30,6 +30,7 @@ impl Search {
                 Ok(())
             }
             PoolMessage::Done(result) => self.finished(result, events),
+            PoolMessage::Looked(looked) => self.looked(looked, events),
         }
     }
 
@@ -235,6 +236,7 @@ impl Search {
                 Some(SearchEvent::Training { id, worker, event })
             }
             PoolEvent::Finished { .. } => None,
+            PoolEvent::Notice { message } => Some(SearchEvent::Notice { message }),
         }
     }
 }

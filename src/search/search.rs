@@ -19,7 +19,8 @@ use super::learning::{self, NotLearning};
 use super::{cores, finalists, halving, limits, run};
 use crate::data::{self, Dataset, DatasetSpec, LoadOptions, SplitKind};
 use crate::error::Result;
-use crate::pool::{parse_devices, Pool, PoolConfig};
+use crate::pool::broker::BrokerConfig;
+use crate::pool::{parse_devices, PoolConfig, Workers};
 use crate::space::{Decisions, Space, SpaceBody};
 use crate::store::{Candidate, RunStore, Status};
 use crate::strategy::{self, Strategy, StrategyKind};
@@ -144,7 +145,20 @@ pub fn resume(
     stop: Arc<AtomicBool>,
     events: &mut dyn FnMut(SearchEvent),
 ) -> Result<Summary> {
-    let (store, cfg, space) = run::open(dir, force)?;
+    resume_with(dir, force, None, stop, events)
+}
+
+/// Resumes the search in run folder `dir`, its children trained through `broker` if given
+/// (a broker is where the search runs, not what it is, so it is not stored with the run).
+pub fn resume_with(
+    dir: &Path,
+    force: bool,
+    broker: Option<BrokerConfig>,
+    stop: Arc<AtomicBool>,
+    events: &mut dyn FnMut(SearchEvent),
+) -> Result<Summary> {
+    let (store, mut cfg, space) = run::open(dir, force)?;
+    cfg.broker = broker;
     let (space, data) = with_data(&cfg, space)?;
     if let Some(data) = &data {
         events(SearchEvent::DataLoaded(Box::new(data.summary())));
@@ -220,7 +234,7 @@ pub(super) struct Search {
     pub cfg: SearchConfig,
     pub space: Space,
     pub strategy: Box<dyn Strategy>,
-    pub pool: Option<Pool>,
+    pub pool: Option<Workers>,
     pub stop: Arc<AtomicBool>,
     /// Strategy updates done.
     pub step: u64,
@@ -261,14 +275,7 @@ impl Search {
         step: u64,
         stop: Arc<AtomicBool>,
     ) -> Result<Search> {
-        let pool = match &data {
-            Some(data) => Some(Pool::with_stop(
-                pool_config(&cfg, cfg.workers)?,
-                Arc::clone(data),
-                stop.clone(),
-            )?),
-            None => None,
-        };
+        let pool = super::brokered::workers(&store, &cfg, &space, data.as_ref(), &stop)?;
         let rungs = match (cfg.schedule, &space.body) {
             (Schedule::Plain, _) => vec![],
             (Schedule::Halving { .. }, SpaceBody::Table(t)) => {
@@ -391,6 +398,9 @@ impl Search {
             }
             self.await_result(events)?;
         }
+        if let Some(workers) = self.pool.take() {
+            workers.close(!self.interrupted);
+        }
         if self.interrupted {
             events(SearchEvent::Stopping);
         } else if self.rejected >= self.rejection_cap() && self.counted() < self.cfg.samples {
@@ -437,10 +447,11 @@ impl Search {
     }
 
     /// How many candidates may train at once: the workers, or one for a table (whose lookups
-    /// finish as they start).
+    /// finish as they start); through a broker, whose workers come and go, a whole batch.
     fn capacity(&self) -> usize {
         match self.pool {
-            Some(_) => self.cfg.workers,
+            Some(Workers::Local(_)) => self.cfg.workers,
+            Some(Workers::Broker(_)) => self.cfg.batch.max(self.cfg.workers).max(1),
             None => 1,
         }
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use num_bigint::BigUint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, DecisionKind};
 use super::location::Source;
@@ -15,21 +15,21 @@ use super::validate::check_version;
 use crate::error::{one_line, Error, Result};
 
 /// One row of the table: the reward and every other numeric column.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TableRow {
     pub reward: f64,
     pub metrics: BTreeMap<String, f64>,
 }
 
 /// A reward column and its cost: the accuracy a NAS-Bench table gives after so many epochs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fidelity {
     pub column: String,
     pub epochs: usize,
 }
 
 /// A validated table space with its rows loaded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TableSpace {
     pub decisions: Vec<(String, Vec<String>)>,
     pub table: PathBuf,
