@@ -171,14 +171,19 @@ fn frame_insert_point(body: &str, left: f64) -> usize {
 
 fn cell_text(cell: &Cell) -> (String, String) {
     match cell.block {
-        Block::Residual { kernel, out } => ("residual".into(), format!("k{kernel} · {out} ch")),
+        Block::Residual {
+            kernel,
+            out,
+            preact,
+        } => (kind("residual", preact), format!("k{kernel} · {out} ch")),
         Block::Bottleneck {
             kernel,
             out,
             expansion,
             groups,
+            preact,
         } => (
-            "bottleneck".into(),
+            kind("bottleneck", preact),
             format!(
                 "k{kernel} · {out} ch · e{expansion}{}",
                 if groups > 1 {
@@ -201,6 +206,32 @@ fn cell_text(cell: &Cell) -> (String, String) {
             growth,
             layers,
         } => ("dense".into(), format!("k{kernel} · {layers}×{growth}")),
+        Block::Fire {
+            kernel,
+            squeeze,
+            expand1,
+            expand3,
+        } => (
+            "fire".into(),
+            format!("k{kernel} · s{squeeze} → {expand1}+{expand3} ch"),
+        ),
+        Block::Fractal {
+            kernel,
+            out,
+            columns,
+        } => (
+            "fractal".into(),
+            format!("k{kernel} · {out} ch · {columns} col"),
+        ),
+    }
+}
+
+/// A cell kind's name, marked when it is pre-activated (BN, ReLU, conv: ResNet v2).
+fn kind(name: &str, preact: bool) -> String {
+    if preact {
+        format!("{name} (pre-act)")
+    } else {
+        name.to_string()
     }
 }
 
