@@ -136,7 +136,8 @@ fn enas_runs_on_every_other_cell_space() {
             "{space}: one epoch, one candidate, the summary"
         );
         assert_eq!(lines[1]["status"], "completed", "{space}: {}", lines[1]);
-        let from = &show(dir.path(), space)["settings"]["strategy_config"]["enas"]["derive_from"];
+        let from =
+            &show(dir.path(), space)["run"]["settings"]["strategy_config"]["enas"]["derive_from"];
         assert_eq!(from, if uniform { "uniform" } else { "policy" }, "{space}");
     }
 }
