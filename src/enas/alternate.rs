@@ -58,9 +58,13 @@ impl Trainer<'_> {
     }
 
     /// The graph of an assignment and whether the run's limits admit it; `None` when it
-    /// does not decode or lower (a failed child, never a failed search).
-    pub fn graph(&self, decisions: &Decisions) -> Option<(Graph, bool)> {
+    /// does not decode or lower, or the shared network cannot hold it (a failed child, never a
+    /// failed search).
+    pub fn graph(&mut self, decisions: &Decisions) -> Option<(Graph, bool)> {
         let graph = self.space.decode(decisions).ok()?.lower().ok()?;
+        if !self.shared.holds(&graph) {
+            return None;
+        }
         let admitted = self.cfg.rejection(graph.params(), graph.macs()).is_none();
         Some((graph, admitted))
     }

@@ -87,6 +87,13 @@ impl SharedNet {
         Ok(out)
     }
 
+    /// Whether the shared network can hold `graph`: some wirings of skip inputs into
+    /// multi-branch cells (a node read twice by one block) have no place in its blocks yet, and
+    /// such a child is a failed child (reward 0, never trained or derived), not a failed search.
+    pub fn holds(&mut self, graph: &Graph) -> bool {
+        plan(graph, &self.extents, self.sharing, &mut self.blocks).is_ok()
+    }
+
     /// The parameters of `graph` as a stand-alone child would hold them (running statistics at
     /// 0 and 1), by `VarBuilder` name.
     pub fn child_weights(&mut self, graph: &Graph) -> Result<HashMap<String, Tensor>> {
