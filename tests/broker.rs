@@ -7,18 +7,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{nas, ok, scratch};
+use common::{history, nas, ok, scratch};
 
 const PASSWORD: &str = "s3cret-test-pw";
-
-type Row = (u64, String, String, f64);
 
 /// A `redis-server` of this test.
 struct Redis {
@@ -136,27 +133,6 @@ fn stop_all(children: &mut Vec<Child>) {
 
 fn log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
-}
-
-/// Candidates of a run as (id, hash, status, reward), by id.
-fn history(dir: &Path, run: &str) -> BTreeMap<u64, Row> {
-    let out = ok(nas(dir).args(["show", run, "--json"]));
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    shown["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let id = c["id"].as_u64().unwrap();
-            let row = (
-                id,
-                c["hash"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-                c["reward"].as_f64().unwrap(),
-            );
-            (id, row)
-        })
-        .collect()
 }
 
 fn table_args(run: &str, seed: u64, samples: usize) -> Vec<String> {

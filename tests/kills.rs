@@ -13,33 +13,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{json_lines, nas, ok, scratch};
+use common::{history, json_lines, nas, ok, scratch, Row};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-type Row = (u64, String, String, f64);
-
-/// Candidates of a run as (id, hash, status, reward), by id, from `nas show --json` (which
-/// reads the run's journal and works while a search writes it).
-fn history(dir: &Path, run: &str) -> BTreeMap<u64, Row> {
-    let out = ok(nas(dir).args(["show", run, "--json"]));
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    shown["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let id = c["id"].as_u64().unwrap();
-            let row = (
-                id,
-                c["hash"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-                c["reward"].as_f64().unwrap(),
-            );
-            (id, row)
-        })
-        .collect()
-}
 
 /// A delay between 1 ms and `max_ms`, uniform on a log scale, so that kills land as often in
 /// a run's first writes as late in it.

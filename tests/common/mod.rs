@@ -45,3 +45,28 @@ pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect()
 }
+
+/// One candidate as (id, hash, status, reward).
+pub type Row = (u64, String, String, f64);
+
+/// Candidates of a run as (id, hash, status, reward), by id, from `nas show --json` (which
+/// reads the run's journal and works while a search writes it).
+pub fn history(dir: &Path, run: &str) -> std::collections::BTreeMap<u64, Row> {
+    let out = ok(nas(dir).args(["show", run, "--json"]));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    shown["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_u64().unwrap();
+            let row = (
+                id,
+                c["hash"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["reward"].as_f64().unwrap(),
+            );
+            (id, row)
+        })
+        .collect()
+}
