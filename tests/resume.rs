@@ -142,19 +142,7 @@ fn ctrl_c_stops_after_the_running_batch_and_says_how_to_resume() {
         "--run",
         "int",
     ];
-    let child = nas(dir.path())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = ctrl_c_after(nas(dir.path()).args(args), Duration::from_millis(2500));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("nas search --resume runs/int"), "{err}");
@@ -170,7 +158,8 @@ fn ctrl_c_stops_a_table_search_between_candidates_and_it_resumes_to_the_end() {
     // a table search runs all its samples before it notices Ctrl-C.
     let dir = scratch();
     let samples = 200_000;
-    let child = nas(dir.path())
+    let mut search = nas(dir.path());
+    search
         .args([
             "search",
             "--space",
@@ -178,18 +167,8 @@ fn ctrl_c_stops_a_table_search_between_candidates_and_it_resumes_to_the_end() {
             "--samples",
             &samples.to_string(),
         ])
-        .args(["--batch", "8", "--seed", "3", "--json", "--run", "tint"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+        .args(["--batch", "8", "--seed", "3", "--json", "--run", "tint"]);
+    let out = ctrl_c_after(&mut search, Duration::from_millis(1500));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     let summary = json_lines(&out).pop().unwrap();
@@ -198,18 +177,10 @@ fn ctrl_c_stops_a_table_search_between_candidates_and_it_resumes_to_the_end() {
     assert!(done > 0 && done < samples, "{done} candidates after Ctrl-C");
     // The resumed run picks up where the stopped one ended (a few more, then Ctrl-C again
     // would do; here it only has to open and go on).
-    let more = nas(dir.path())
-        .args(["search", "--resume", "tint", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    std::process::Command::new("kill")
-        .args(["-INT", &more.id().to_string()])
-        .status()
-        .unwrap();
-    let out = more.wait_with_output().unwrap();
+    let out = ctrl_c_after(
+        nas(dir.path()).args(["search", "--resume", "tint", "--json"]),
+        Duration::from_millis(800),
+    );
     assert_eq!(out.status.code(), Some(130));
     assert!(shown_count(dir.path(), "tint") >= done);
 }
@@ -219,4 +190,20 @@ fn shown_count(dir: &Path, run: &str) -> usize {
     let out = ok(nas(dir).args(["show", run, "--json"]));
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     shown["candidates"].as_array().unwrap().len()
+}
+
+/// Starts `cmd`, sends it SIGINT (Ctrl-C) after `wait`, and returns what it printed.
+fn ctrl_c_after(cmd: &mut std::process::Command, wait: Duration) -> std::process::Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(wait);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
 }
