@@ -210,7 +210,8 @@ class GraphNet(nn.Module):
             return nn.AvgPool2d(op["kernel"], op["stride"], op["padding"], ceil_mode=op["ceil"])
         if kind == "dropout":
             return nn.Dropout(op["p"])
-        if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten"):
+        if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten",
+                    "drop_path", "join"):
             return nn.Identity()
         raise SystemExit(f"pytorch_bench.py: no PyTorch op for nas op `{kind}`")
 
@@ -235,6 +236,10 @@ class GraphNet(nn.Module):
                     y = y + other
             elif kind == "flatten":
                 y = torch.flatten(ins[0], 1)
+            elif kind == "drop_path":
+                y = drop_path(ins[0], node["op"]["p"], self.training)
+            elif kind == "join":
+                y = join(ins, node["op"]["p"], self.training)
             else:
                 y = self.layers[i](ins[0])
             values[i] = y
@@ -243,6 +248,29 @@ class GraphNet(nn.Module):
                 if left[j] == 0:
                     values[j] = None
         return values[-1]
+
+
+def drop_path(x, p, training):
+    """Stochastic depth as nas's `drop_path`: each example's whole value zeroed with
+    probability p, the kept ones scaled by 1 / (1 - p); identity in evaluation."""
+    if not training or p == 0.0:
+        return x
+    keep = (torch.rand(x.shape[0], 1, 1, 1) >= p).to(x.dtype)
+    return x * keep / (1.0 - p)
+
+
+def join(xs, p, training):
+    """FractalNet's join as nas's `join`: the mean of the inputs; in training each example
+    drops each input with probability p, keeping at least one, and averages the kept."""
+    if not training or p == 0.0 or len(xs) == 1:
+        return sum(xs[1:], xs[0]) / len(xs)
+    n = xs[0].shape[0]
+    keep = (torch.rand(n, len(xs)) >= p)
+    none = ~keep.any(1)
+    keep[none, torch.randint(len(xs), (int(none.sum()),))] = True
+    keep = keep.to(xs[0].dtype)
+    total = sum(x * keep[:, i].view(n, 1, 1, 1) for i, x in enumerate(xs))
+    return total / keep.sum(1).view(n, 1, 1, 1)
 
 
 NETS = {

@@ -95,7 +95,8 @@ impl Redis {
 
     /// The keys of run `run` left in Redis.
     fn run_keys(&self, run: &str) -> Vec<String> {
-        let pattern = format!("nas:{run}:*");
+        // a run's queue is named after its folder and its creation time: `nas:RUN@SECS:...`
+        let pattern = format!("nas:{run}@*");
         match self.query(&["KEYS", &pattern]) {
             Some(v) => redis::from_redis_value(v).unwrap_or_default(),
             None => vec![],

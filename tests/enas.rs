@@ -31,6 +31,8 @@ fn args(space: &str, run: &str, seed: u64) -> Vec<String> {
         ("--enas-derive", "8"),
         ("--enas-derive-batch", "64"),
         ("--enas-top", "2"),
+        // epoch 1 trains uniformly sampled children, epoch 2 the controller's
+        ("--enas-warmup", "1"),
         ("--finalists", "1"),
         ("--final-epochs", "1"),
         ("--workers", "1"),
@@ -105,6 +107,18 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     ok(nas(dir.path()).args(["export", "runs/e", "--top", "2"]));
     let export = dir.path().join("runs/e/export");
     assert!(export.join("candidate_0.rs").is_file() && export.join("candidate_1.rs").is_file());
+    // the warm-up is kept with the run, and it is what epoch 1 trained: without it, epoch 1
+    // trains the controller's children, and its shared loss differs
+    assert_eq!(
+        shown["run"]["settings"]["strategy_config"]["enas"]["warmup"],
+        1
+    );
+    let mut plain = args("resnet-cells", "plain", 1);
+    let at = plain.iter().position(|a| a == "--enas-warmup").unwrap();
+    plain[at + 1] = "0".into();
+    let plain = json_lines(&ok(nas(dir.path()).args(plain)));
+    assert_ne!(plain[0]["shared_loss"], lines[0]["shared_loss"]);
+    assert_eq!(plain[1]["event"], "epoch");
 }
 
 #[test]
@@ -145,7 +159,7 @@ fn enas_runs_on_every_other_cell_space() {
 #[test]
 fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
     let dir = scratch();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--space", "toy-table", "--strategy", "enas"],
             "table space",
@@ -186,6 +200,17 @@ fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
                 "best",
             ],
             "--enas-derive-from",
+        ),
+        (
+            &[
+                "--space",
+                "resnet-cells",
+                "--strategy",
+                "enas",
+                "--enas-warmup",
+                "some",
+            ],
+            "--enas-warmup",
         ),
     ];
     for (extra, expected) in cases {

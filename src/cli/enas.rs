@@ -45,6 +45,11 @@ pub struct EnasArgs {
     /// well the shared weights rank the whole space: `bench/enas.sh --tau`).
     #[arg(long, value_name = "policy|uniform")]
     enas_derive_from: Option<DeriveFrom>,
+    /// First epochs whose shared pass trains uniformly sampled children rather than the
+    /// controller's, so the whole space gets trained weights before the policy narrows
+    /// (default 3; 0 for plain ENAS).
+    #[arg(long)]
+    enas_warmup: Option<usize>,
 }
 
 impl EnasArgs {
@@ -60,6 +65,7 @@ impl EnasArgs {
             || self.enas_kernels.is_some()
             || self.enas_lr.is_some()
             || self.enas_derive_from.is_some()
+            || self.enas_warmup.is_some()
     }
 
     /// Sets the given flags in `cfg`.
@@ -76,6 +82,7 @@ impl EnasArgs {
         set(&mut cfg.derive, self.enas_derive);
         set(&mut cfg.derive_batch, self.enas_derive_batch);
         set(&mut cfg.top, self.enas_top);
+        set(&mut cfg.warmup, self.enas_warmup);
         if let Some(k) = self.enas_kernels {
             cfg.kernels = k;
         }

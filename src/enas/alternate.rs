@@ -3,6 +3,9 @@
 //! controller's steps, each rewarding M sampled children with their accuracy on a validation
 //! minibatch under the shared weights (batch norm on batch statistics, as ENAS rates them).
 //!
+//! In the first `warmup` epochs the pass trains uniformly sampled children instead, so that
+//! every part of the space gets trained weights before the controller narrows its choices.
+//!
 //! Every random stream is seeded from the run's seed and the epoch (or lives in the
 //! controller's checkpoint), so an epoch run again after a resume is the same epoch.
 
@@ -28,6 +31,7 @@ use crate::train::{learning_rate, TrainConfig};
 const STREAM_BATCHES: u64 = 1 << 40;
 const STREAM_VALIDATION: u64 = 2 << 40;
 const STREAM_DROPOUT: u64 = 3 << 40;
+const STREAM_WARMUP: u64 = 5 << 40;
 
 /// The shared network, the controller and what they learn from.
 pub(super) struct Trainer<'a> {
@@ -108,6 +112,8 @@ impl Trainer<'_> {
         let batches = self.batches();
         let mut rng = seeded(self.cfg.seed, STREAM_BATCHES + epoch as u64);
         let mut dropout = seeded(self.cfg.seed, STREAM_DROPOUT + epoch as u64);
+        let mut warmup = (epoch <= self.enas.warmup)
+            .then(|| seeded(self.cfg.seed, STREAM_WARMUP + epoch as u64));
         let data = self.data;
         let batcher = data.batches(
             SplitKind::Train,
@@ -122,7 +128,10 @@ impl Trainer<'_> {
                 return Ok(None);
             }
             let (xs, ys) = batch?;
-            let decisions = self.controller.sample(1)?.remove(0);
+            let decisions = match &mut warmup {
+                Some(rng) => self.uniform_one(rng),
+                None => self.controller.sample(1)?.remove(0),
+            };
             let Some((graph, _)) = self.graph(&decisions) else {
                 continue;
             };

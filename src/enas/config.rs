@@ -124,6 +124,14 @@ pub struct EnasConfig {
     pub grad_clip: f64,
     /// Where the derived architectures are drawn from.
     pub derive_from: DeriveFrom,
+    /// Epochs (the first ones) whose shared pass trains uniformly sampled children instead of
+    /// the controller's (single-path one-shot warm-up, Guo et al. 2020): the controller
+    /// collapses within a few epochs, and weights trained only on its choices rate the rest of
+    /// the space poorly (see `crate::enas`). The controller's steps run as usual meanwhile.
+    /// More than `epochs` makes every pass uniform (single-path one-shot training throughout).
+    /// Runs stored before this setting existed read it as 0, so they resume as they began.
+    #[serde(default)]
+    pub warmup: usize,
 }
 
 impl Default for EnasConfig {
@@ -140,6 +148,7 @@ impl Default for EnasConfig {
             lr: None,
             grad_clip: 5.0,
             derive_from: DeriveFrom::Policy,
+            warmup: 3,
         }
     }
 }

@@ -97,14 +97,15 @@ impl Trainer<'_> {
     /// `n` assignments with every decision uniform, from a stream of the run's seed.
     fn uniform(&self, n: usize) -> Vec<Decisions> {
         let mut rng = seeded(self.cfg.seed, STREAM_UNIFORM);
-        let decisions = self.space.decisions();
-        (0..n)
-            .map(|_| {
-                decisions
-                    .iter()
-                    .map(|d| rng.random_range(0..d.len()))
-                    .collect()
-            })
+        (0..n).map(|_| self.uniform_one(&mut rng)).collect()
+    }
+
+    /// One assignment with every decision uniform.
+    pub(super) fn uniform_one(&self, rng: &mut impl Rng) -> Decisions {
+        self.space
+            .decisions()
+            .iter()
+            .map(|d| rng.random_range(0..d.len()))
             .collect()
     }
 

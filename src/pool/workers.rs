@@ -29,6 +29,8 @@ pub struct Looked {
 }
 
 /// Where the children of a search train.
+// One value per search: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Workers {
     /// Threads of this process.
     Local(Pool),

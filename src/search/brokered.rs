@@ -38,11 +38,15 @@ pub(super) fn workers(
     };
     let local = broker.local_workers.unwrap_or(cfg.workers.max(1));
     let threads = pool_config(cfg, local.max(1))?.threads_per_worker;
-    let run = store
+    // A folder name alone is not unique among the searches sharing one Redis (two users' `--run
+    // exp1`), so the queue's name also carries the run's creation time, which a resume reads back
+    // unchanged from the store.
+    let name = store
         .path()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "run".into());
+    let run = format!("{name}@{}", store.meta()?.created_at);
     let table = match &space.body {
         SpaceBody::Table(t) => Some(t),
         _ => None,

@@ -283,7 +283,7 @@ fn run(
         });
         let mut rng = epoch_rng(cfg.seed, STREAM_BATCHES, epoch);
         let mut dropout_rng = epoch_rng(cfg.seed, STREAM_DROPOUT, epoch);
-        let mut step = (epoch - 1) * batches;
+        let first_step = (epoch - 1) * batches;
         let epoch_start = Instant::now();
         let (mut loss_sum, mut images) = (0.0, 0usize);
         let batcher = data.batches(
@@ -294,6 +294,7 @@ fn run(
             device,
         )?;
         for (index, batch) in batcher.enumerate() {
+            let step = first_step + index;
             let batch_number = index + 1;
             if stop.load(Ordering::Relaxed) {
                 return Ok(stopped());
@@ -328,7 +329,6 @@ fn run(
                 &grads,
                 cycle_learning_rate(cfg, &plan.cycle_ends, step, batches),
             )?;
-            step += 1;
             let b_sz = ys.dims1()?;
             loss_sum += loss_value * b_sz as f64;
             images += b_sz;

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -197,10 +197,7 @@ impl Relay {
     fn take_jobs(&mut self, wait: Duration) {
         let mut first = match wait.is_zero() {
             true => None,
-            false => match self.inbox.recv_timeout(wait) {
-                Ok(p) => Some(p),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-            },
+            false => self.inbox.recv_timeout(wait).ok(),
         };
         while let Some(p) = first.take().or_else(|| self.inbox.try_recv().ok()) {
             let key = p.job.key.clone();

@@ -1,7 +1,7 @@
 //! The wire format between a coordinator and its workers, and the Redis keys it lives under.
 //! One JSON document per job and per result, with a version both sides check before acting;
 //! the bulky bytes (a training state to continue from, trained weights) travel raw in fields of
-//! their own. Every key of a run starts with `nas:RUN:`, so searches can share one Redis.
+//! their own. Every key of a run starts with `nas:RUN@CREATED:`, so searches can share one Redis.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,8 @@ pub struct WireJob {
 }
 
 /// Training a child, or looking a table candidate up.
+// A job is built once per candidate and sent as JSON: the size of the lookup variant is no cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Work {
