@@ -99,3 +99,37 @@ fn predict_falls_back_to_candle_on_the_reference_kernels() {
     assert_eq!(net.predict(&mut Workspace::new(), &xs).unwrap(), want);
     assert!(net.eval_logits(&mut Workspace::new(), &xs).is_err());
 }
+
+#[test]
+fn a_batch_larger_than_the_eval_chunk_runs_in_pieces_with_the_same_logits() {
+    let graph = crate::bench::net("lenet5").unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let net = ChildNet::with_kernels(&graph, vb, Kernels::Fast).unwrap();
+    init_weights(&graph, &varmap, 5).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let batch = 2 * super::infer::EVAL_CHUNK + 3;
+    let xs = random_images(&graph, batch, &mut rng);
+    let want: Vec<f32> = net
+        .forward_t(&xs, false)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let mut ws = Workspace::new();
+    let got = net.eval_logits(&mut ws, &xs).unwrap();
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * scale, "value {i}: {a} vs {b}");
+    }
+    // the last piece's image is where the whole batch puts it
+    let classes = graph.classes();
+    let alone = net
+        .eval_logits(&mut ws, &xs.narrow(0, batch - 1, 1).unwrap())
+        .unwrap();
+    for (a, b) in got[got.len() - classes..].iter().zip(&alone) {
+        assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b}");
+    }
+}
