@@ -47,7 +47,7 @@ pub struct EnasArgs {
     enas_derive_from: Option<DeriveFrom>,
     /// First epochs whose shared pass trains uniformly sampled children rather than the
     /// controller's, so the whole space gets trained weights before the policy narrows
-    /// (default 3; 0 for plain ENAS).
+    /// (default 0: plain ENAS).
     #[arg(long)]
     enas_warmup: Option<usize>,
 }
