@@ -10,3 +10,4 @@ pub use check::{
     MAX_NODES, MAX_STAGES,
 };
 pub use lower::{bottleneck_width, inception_widths};
+pub(crate) use lower::squeeze_excite;

@@ -7,7 +7,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::layers::{BatchNormLayer, ConvLayer, Kernels};
 
-use super::pooling::{avg_pool, max_pool};
+use super::pooling::{adaptive_avg_pool, avg_pool, max_pool};
 use crate::graph::{Graph, Op, Pool, Shape};
 use crate::kernels;
 
@@ -29,6 +29,10 @@ pub(super) enum Layer {
     Linear(Linear),
     Dropout(f32),
     Flatten,
+    Silu,
+    Sigmoid,
+    AdaptiveAvgPool(usize),
+    Scale,
 }
 
 /// A network built from a [`Graph`]; `forward_t(xs, train)` switches batch norm and dropout.
@@ -85,6 +89,10 @@ impl ChildNet {
                 }
                 Op::Dropout { p } => Layer::Dropout(*p),
                 Op::Flatten => Layer::Flatten,
+                Op::Silu => Layer::Silu,
+                Op::Sigmoid => Layer::Sigmoid,
+                Op::AdaptiveAvgPool { size } => Layer::AdaptiveAvgPool(*size),
+                Op::Scale => Layer::Scale,
             });
         }
         let inputs: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.inputs.clone()).collect();
@@ -144,6 +152,10 @@ impl ChildNet {
             Layer::Dropout(p) if dropout && *p > 0.0 => candle_nn::ops::dropout(one()?, *p),
             Layer::Dropout(_) => Ok(one()?.clone()),
             Layer::Flatten => one()?.flatten_from(1),
+            Layer::Silu => candle_nn::ops::silu(one()?),
+            Layer::Sigmoid => candle_nn::ops::sigmoid(one()?),
+            Layer::AdaptiveAvgPool(size) => adaptive_avg_pool(one()?, *size),
+            Layer::Scale => xs[0].broadcast_mul(xs[1]),
         }
     }
 }

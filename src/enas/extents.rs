@@ -14,7 +14,7 @@ use crate::graph::{Graph, Op};
 use crate::space::{CellsSpace, Setting};
 
 /// The settings in the order `CellsSpace::block` indexes them (`Setting as usize`).
-const SETTINGS: [Setting; 8] = [
+const SETTINGS: [Setting; crate::space::SETTINGS] = [
     Setting::Type,
     Setting::Kernel,
     Setting::Width,
@@ -23,6 +23,7 @@ const SETTINGS: [Setting; 8] = [
     Setting::Branches,
     Setting::Growth,
     Setting::Layers,
+    Setting::Se,
 ];
 
 /// Largest output channels and kernel per parameter node name.
@@ -113,9 +114,9 @@ fn unknown(name: &str) -> Error {
     }
 }
 
-/// Every assignment of option indices to the eight settings, `counts[i]` options each.
-fn assignments(counts: [usize; 8]) -> Vec<[usize; 8]> {
-    let mut out = vec![[0usize; 8]];
+/// Every assignment of option indices to the settings, `counts[i]` options each.
+fn assignments(counts: [usize; SETTINGS.len()]) -> Vec<[usize; SETTINGS.len()]> {
+    let mut out = vec![[0usize; SETTINGS.len()]];
     for (i, &n) in counts.iter().enumerate() {
         out = out
             .into_iter()

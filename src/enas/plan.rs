@@ -112,7 +112,11 @@ impl Planner<'_> {
             | Op::MaxPool(_)
             | Op::AvgPool(_)
             | Op::GlobalAvgPool
-            | Op::Dropout { .. } => input(0).clone(),
+            | Op::Dropout { .. }
+            | Op::Silu
+            | Op::Sigmoid
+            | Op::AdaptiveAvgPool { .. }
+            | Op::Scale => input(0).clone(),
             Op::Flatten => match self.graph.shape(node.inputs[0]) {
                 Shape::Flat(_) | Shape::Map([_, 1, 1]) => input(0).clone(),
                 Shape::Map(m) => return Err(unsupported(node, &format!("flatten of a {m:?} map"))),

@@ -140,6 +140,16 @@ pub enum Op {
         p: f32,
     },
     Flatten,
+    /// `x * sigmoid(x)` (swish), EfficientNet's activation.
+    Silu,
+    Sigmoid,
+    /// PyTorch's `AdaptiveAvgPool2d(size)`: windows cut so that the output is `size x size`.
+    AdaptiveAvgPool {
+        size: usize,
+    },
+    /// Squeeze-and-excitation's product: the first input `[C, H, W]` times the second, a
+    /// per-channel gate `[C, 1, 1]`, broadcast over the map.
+    Scale,
 }
 
 impl Op {
@@ -159,6 +169,10 @@ impl Op {
             Op::Linear { .. } => "linear",
             Op::Dropout { .. } => "dropout",
             Op::Flatten => "flatten",
+            Op::Silu => "silu",
+            Op::Sigmoid => "sigmoid",
+            Op::AdaptiveAvgPool { .. } => "adaptive_avg_pool",
+            Op::Scale => "scale",
         }
     }
 

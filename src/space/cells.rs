@@ -8,7 +8,7 @@ use super::decision::{Decision, DecisionKind};
 use crate::arch::{Architecture, Block, Cell, Reduce, Stage, Stem};
 use crate::error::{Error, Result};
 
-/// The four kinds of cell a space can offer.
+/// The kinds of cell a space can offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellType {
@@ -16,15 +16,17 @@ pub enum CellType {
     Bottleneck,
     Inception,
     Dense,
+    Mobile,
 }
 
 impl CellType {
     /// All kinds, in file order.
-    pub const ALL: [CellType; 4] = [
+    pub const ALL: [CellType; 5] = [
         CellType::Residual,
         CellType::Bottleneck,
         CellType::Inception,
         CellType::Dense,
+        CellType::Mobile,
     ];
 
     /// The name used in space files.
@@ -34,6 +36,7 @@ impl CellType {
             CellType::Bottleneck => "bottleneck",
             CellType::Inception => "inception",
             CellType::Dense => "dense",
+            CellType::Mobile => "mobile",
         }
     }
 
@@ -44,6 +47,7 @@ impl CellType {
             CellType::Bottleneck => &[Setting::Width, Setting::Expansion, Setting::Groups],
             CellType::Inception => &[Setting::Width, Setting::Branches],
             CellType::Dense => &[Setting::Growth, Setting::Layers],
+            CellType::Mobile => &[Setting::Width, Setting::Expansion, Setting::Se],
         }
     }
 }
@@ -60,6 +64,7 @@ pub enum Setting {
     Branches,
     Growth,
     Layers,
+    Se,
 }
 
 impl Setting {
@@ -74,10 +79,11 @@ impl Setting {
             Setting::Branches => "branches",
             Setting::Growth => "growth",
             Setting::Layers => "layers",
+            Setting::Se => "se",
         }
     }
 
-    const ORDER: [Setting; 8] = [
+    const ORDER: [Setting; SETTINGS] = [
         Setting::Type,
         Setting::Kernel,
         Setting::Width,
@@ -86,8 +92,12 @@ impl Setting {
         Setting::Branches,
         Setting::Growth,
         Setting::Layers,
+        Setting::Se,
     ];
 }
+
+/// How many settings there are: the length of a cell's option-index array.
+pub const SETTINGS: usize = 9;
 
 /// The validated choices of a cell space.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -102,6 +112,10 @@ pub struct Choices {
     pub growth: Vec<usize>,
     pub layers: Vec<usize>,
     pub skip_inputs: bool,
+    /// Squeeze-and-excitation off or on (mobile cells).
+    pub se: Vec<bool>,
+    /// Settings chosen once per stage for all its cells (MnasNet's factorised space), not per cell.
+    pub per_stage: bool,
 }
 
 impl Choices {
@@ -116,6 +130,7 @@ impl Choices {
             Setting::Branches => self.branches.len(),
             Setting::Growth => self.growth.len(),
             Setting::Layers => self.layers.len(),
+            Setting::Se => self.se.len(),
         };
         n.max(1)
     }
@@ -134,6 +149,7 @@ impl Choices {
             Setting::Branches => list(&self.branches),
             Setting::Growth => list(&self.growth),
             Setting::Layers => list(&self.layers),
+            Setting::Se => self.se.iter().map(|&on| on_off(on).to_string()).collect(),
         }
     }
 
@@ -207,6 +223,20 @@ impl CellsSpace {
                 let d = decision(format!("stage{}.cells", s + 1), options, None);
                 out.push((d, Slot::Cells { stage: s }));
             }
+            if ch.per_stage {
+                for setting in Setting::ORDER {
+                    if ch.count(setting) > 1 && ch.used(setting) {
+                        let name = format!("stage{}.{}", s + 1, setting.name());
+                        let slot = Slot::Setting {
+                            stage: s,
+                            cell: 0,
+                            setting,
+                        };
+                        out.push((decision(name, ch.labels(setting), None), slot));
+                    }
+                }
+                continue;
+            }
             for j in 0..self.max_cells() {
                 let first = out.len();
                 let prefix = format!("stage{}.cell{}", s + 1, j + 1);
@@ -265,7 +295,7 @@ impl CellsSpace {
         check_values(&slots, values)?;
         let max = self.max_cells();
         let mut cells = vec![self.choices.cells_per_stage[0]; self.stages];
-        let mut settings = vec![[0usize; 8]; self.stages * max];
+        let mut settings = vec![[0usize; SETTINGS]; self.stages * max];
         let mut skips = vec![Vec::new(); self.stages * max];
         for ((_, slot), &v) in slots.iter().zip(values) {
             match *slot {
@@ -283,9 +313,17 @@ impl CellsSpace {
             .map(|s| {
                 let channels = self.stage_channels(s);
                 let cells = (0..cells[s])
-                    .map(|j| Cell {
-                        block: self.block(channels, &settings[s * max + j]),
-                        skips: skips[s * max + j].clone(),
+                    .map(|j| {
+                        let at = s * max + if self.choices.per_stage { 0 } else { j };
+                        let mut block = self.block(channels, &settings[at]);
+                        if let Block::Mobile { stride, .. } = &mut block {
+                            let strides = s > 0 && j == 0 && self.reduce == Reduce::Stride;
+                            *stride = if strides { 2 } else { 1 };
+                        }
+                        Cell {
+                            block,
+                            skips: skips[s * max + j].clone(),
+                        }
                     })
                     .collect();
                 Stage {
@@ -309,7 +347,7 @@ impl CellsSpace {
 
     /// The block of one cell of a stage of `channels` base channels, from the option index of
     /// each setting (indexed by `Setting as usize`); weight sharing enumerates them all.
-    pub(crate) fn block(&self, channels: usize, idx: &[usize; 8]) -> Block {
+    pub(crate) fn block(&self, channels: usize, idx: &[usize; SETTINGS]) -> Block {
         let ch = &self.choices;
         let pick = |v: &Vec<usize>, s: Setting| v.get(idx[s as usize]).copied().unwrap_or(1);
         let kernel = pick(&ch.kernel, Setting::Kernel);
@@ -337,6 +375,14 @@ impl CellsSpace {
                 growth: pick(&ch.growth, Setting::Growth),
                 layers: pick(&ch.layers, Setting::Layers),
             },
+            // `decode` sets the stride of a stage's first cell
+            CellType::Mobile => Block::Mobile {
+                kernel,
+                out,
+                expansion: pick(&ch.expansion, Setting::Expansion),
+                se: ch.se.get(idx[Setting::Se as usize]).copied().unwrap_or(false),
+                stride: 1,
+            },
         }
     }
 
@@ -356,7 +402,10 @@ impl CellsSpace {
             .sum::<u64>()
             * ch.kernel.len() as u64;
         let mut stage = BigUint::from(0u32);
-        for &n in &ch.cells_per_stage {
+        if ch.per_stage {
+            stage = BigUint::from(per_cell) * ch.cells_per_stage.len();
+        }
+        for &n in ch.cells_per_stage.iter().filter(|_| !ch.per_stage) {
             let mut ways = BigUint::from(1u32);
             for j in 0..n {
                 ways *= per_cell;
@@ -367,6 +416,15 @@ impl CellsSpace {
             stage += ways;
         }
         (0..self.stages).fold(BigUint::from(1u32), |acc, _| acc * &stage)
+    }
+}
+
+/// The label of a yes/no setting's option.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

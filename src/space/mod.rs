@@ -9,7 +9,7 @@ mod space;
 mod table;
 mod validate;
 
-pub use cells::{CellType, CellsSpace, Choices, Setting};
+pub use cells::{CellType, CellsSpace, Choices, Setting, SETTINGS};
 pub use decision::{Decision, DecisionKind, Decisions};
 pub use raw::FORMAT_VERSION;
 pub use space::{shipped, shipped_dir, Space, SpaceBody};

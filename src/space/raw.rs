@@ -68,6 +68,12 @@ pub struct RawChoices {
     pub layers: Option<Spanned<Vec<usize>>>,
     #[serde(default)]
     pub skip_inputs: Option<Spanned<bool>>,
+    /// Squeeze-and-excitation options of mobile cells, `[false, true]` to search it.
+    #[serde(default)]
+    pub se: Option<Spanned<Vec<bool>>>,
+    /// Choose the settings once per stage instead of once per cell.
+    #[serde(default)]
+    pub per_stage: Option<Spanned<bool>>,
 }
 
 /// A `kind = "table"` space: categorical decisions whose rewards come from a CSV file.

@@ -149,6 +149,7 @@ fn every_shipped_space_loads_and_decodes() {
         "inception-cells",
         "dense-cells",
         "mixed-cells",
+        "mobile-cells",
         "toy-table",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
