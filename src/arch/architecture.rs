@@ -200,7 +200,11 @@ fn cell_summary(cell: &Cell) -> String {
             stride,
         } => {
             let se = if se { " se" } else { "" };
-            let stride = if stride > 1 { format!(" s{stride}") } else { String::new() };
+            let stride = if stride > 1 {
+                format!(" s{stride}")
+            } else {
+                String::new()
+            };
             format!("mobile k{kernel} {out} e{expansion}{se}{stride}")
         }
     };

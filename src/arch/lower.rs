@@ -167,7 +167,11 @@ pub(crate) fn squeeze_excite(
 ) -> Result<NodeId> {
     let ch = g.shape(x).channels();
     let s = g.unary(Op::AdaptiveAvgPool { size: 1 }, x)?;
-    let s = g.conv(format!("{prefix}.fc1"), s, Conv::same(squeeze, 1).bias(true))?;
+    let s = g.conv(
+        format!("{prefix}.fc1"),
+        s,
+        Conv::same(squeeze, 1).bias(true),
+    )?;
     let s = g.unary(Op::Silu, s)?;
     let s = g.conv(format!("{prefix}.fc2"), s, Conv::same(ch, 1).bias(true))?;
     let s = g.unary(Op::Sigmoid, s)?;

@@ -9,5 +9,5 @@ pub use check::{
     MAX_BRANCHES, MAX_CELLS, MAX_CHANNELS, MAX_EXPANSION, MAX_GROWTH, MAX_KERNEL, MAX_LAYERS,
     MAX_NODES, MAX_STAGES,
 };
-pub use lower::{bottleneck_width, inception_widths};
 pub(crate) use lower::squeeze_excite;
+pub use lower::{bottleneck_width, inception_widths};

@@ -23,8 +23,8 @@ use super::net::{ChildNet, Layer};
 use crate::graph::Shape;
 use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
 use crate::kernels::conv::conv_geom;
-use crate::kernels::gates;
 use crate::kernels::cpu::with_slice;
+use crate::kernels::gates;
 use crate::kernels::im2col::{self, matmul};
 use crate::kernels::planes::{channel_affine, keep_if};
 use crate::kernels::pool::{self, PoolGeom};
@@ -410,9 +410,7 @@ impl<'a> Step<'a> {
             Layer::AdaptiveAvgPool(size) => {
                 gates::adaptive_avg_forward(self.value(x0), (h, w), *size, out)
             }
-            Layer::Scale => {
-                gates::scale_forward(self.value(x0), self.value(ins[1]), h * w, out)
-            }
+            Layer::Scale => gates::scale_forward(self.value(x0), self.value(ins[1]), h * w, out),
         }
         self.values[id] = Some(y);
         Ok(())

@@ -28,7 +28,10 @@ fn valid(out: usize, len: usize, k: usize, g: &Geom) -> (usize, usize) {
     // last o with o*s + shift <= len - 1
     let last = (len as isize - 1 - shift).div_euclid(s);
     let end = (last + 1).clamp(0, out as isize);
-    (first.min(out as isize) as usize, end.max(first.min(out as isize)) as usize)
+    (
+        first.min(out as isize) as usize,
+        end.max(first.min(out as isize)) as usize,
+    )
 }
 
 /// Calls `f(ky, kx, oy, ox_first, ox_end, iy, ix_first)` for every tap and output row, with
@@ -129,7 +132,10 @@ pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     let dot: f32 = if g.stride == 1 {
                         row.iter().zip(src).map(|(d, x)| d * x).sum()
                     } else {
-                        row.iter().zip(src.iter().step_by(g.stride)).map(|(d, x)| d * x).sum()
+                        row.iter()
+                            .zip(src.iter().step_by(g.stride))
+                            .map(|(d, x)| d * x)
+                            .sum()
                     };
                     dwc[ky * g.kw + kx] += dot;
                 });

@@ -114,7 +114,9 @@ pub(crate) fn adaptive_avg_backward(
                     let (x0, x1) = adaptive_window(ox, out, w);
                     let g = dys[oy * out + ox] / ((y1 - y0) * (x1 - x0)) as f32;
                     for row in y0..y1 {
-                        dxs[row * w + x0..row * w + x1].iter_mut().for_each(|d| *d += g);
+                        dxs[row * w + x0..row * w + x1]
+                            .iter_mut()
+                            .for_each(|d| *d += g);
                     }
                 }
             }

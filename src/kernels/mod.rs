@@ -22,9 +22,9 @@ mod batch_norm_tests;
 #[cfg(test)]
 mod conv_tests;
 #[cfg(test)]
-mod pool_tests;
-#[cfg(test)]
 mod mobile_tests;
+#[cfg(test)]
+mod pool_tests;
 
 pub use batch_norm::{batch_norm_eval, batch_norm_relu_train, batch_norm_train};
 pub use conv::{conv2d, ConvParams};

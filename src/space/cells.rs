@@ -380,7 +380,11 @@ impl CellsSpace {
                 kernel,
                 out,
                 expansion: pick(&ch.expansion, Setting::Expansion),
-                se: ch.se.get(idx[Setting::Se as usize]).copied().unwrap_or(false),
+                se: ch
+                    .se
+                    .get(idx[Setting::Se as usize])
+                    .copied()
+                    .unwrap_or(false),
                 stride: 1,
             },
         }

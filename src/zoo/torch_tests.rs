@@ -106,7 +106,10 @@ fn zoo_logits_equal_torchvisions_on_the_same_weights() {
         for (path, got) in [("candle", &candle), ("nas kernels", &own)] {
             let d = rel_diff(got, &want.logits);
             // float rounding: summation orders differ through up to 80 layers
-            assert!(d < 1e-4, "{name} on {path}: logits differ by {d} (relative)");
+            assert!(
+                d < 1e-4,
+                "{name} on {path}: logits differ by {d} (relative)"
+            );
         }
     }
 }
