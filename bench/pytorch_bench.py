@@ -210,7 +210,14 @@ class GraphNet(nn.Module):
             return nn.AvgPool2d(op["kernel"], op["stride"], op["padding"], ceil_mode=op["ceil"])
         if kind == "dropout":
             return nn.Dropout(op["p"])
-        if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten"):
+        if kind == "silu":
+            return nn.SiLU(inplace=True)
+        if kind == "sigmoid":
+            return nn.Sigmoid()
+        if kind == "adaptive_avg_pool":
+            return nn.AdaptiveAvgPool2d(op["size"])
+        if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten",
+                    "scale"):
             return nn.Identity()
         raise SystemExit(f"pytorch_bench.py: no PyTorch op for nas op `{kind}`")
 
@@ -235,6 +242,11 @@ class GraphNet(nn.Module):
                     y = y + other
             elif kind == "flatten":
                 y = torch.flatten(ins[0], 1)
+            elif kind == "silu":
+                y = F.silu(ins[0], inplace=alone)
+            elif kind == "scale":
+                # squeeze-and-excitation's product: the map times its per-channel gate
+                y = ins[0] * ins[1]
             else:
                 y = self.layers[i](ins[0])
             values[i] = y

@@ -25,6 +25,7 @@ const SEARCHED: &[&str] = &[
     "dense-cells",
     "inception-cells",
     "mixed-cells",
+    "mobile-cells",
 ];
 const ZOO: &[&str] = &["mobilenet_v2", "resnet18"];
 
