@@ -51,9 +51,15 @@ fn a_scaled_mobile_candidate_is_deeper_wider_larger_and_trains() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     // 16 * 1.15^2 = 21.16
     assert_eq!(report["input"], serde_json::json!([1, 21, 21]), "{report}");
-    assert!(report["macs"].as_u64() > report["macs_before"].as_u64(), "{report}");
+    assert!(
+        report["macs"].as_u64() > report["macs_before"].as_u64(),
+        "{report}"
+    );
     let file = dir.path().join("runs/m/scaled/candidate_0-phi2.json");
-    assert_eq!(report["out"], file.strip_prefix(dir.path()).unwrap().to_str().unwrap());
+    assert_eq!(
+        report["out"],
+        file.strip_prefix(dir.path()).unwrap().to_str().unwrap()
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let after: Architecture = serde_json::from_str(&text).unwrap();
     for (old, new) in before.stages.iter().zip(&after.stages) {
@@ -70,7 +76,10 @@ fn a_scaled_mobile_candidate_is_deeper_wider_larger_and_trains() {
     // the human line says the scaled input and where the file is
     let out = ok(nas(dir.path()).args(["scale", "m", "--id", "0", "--phi", "1"]));
     let line = String::from_utf8_lossy(&out.stdout);
-    assert!(line.contains("input 1x18x18") && line.contains("candidate_0-phi1.json"), "{line}");
+    assert!(
+        line.contains("input 1x18x18") && line.contains("candidate_0-phi1.json"),
+        "{line}"
+    );
 
     let trained = ok(nas(dir.path()).args([
         "train",
@@ -112,16 +121,42 @@ fn refused(dir: &Path, args: &[&str], want: &str) {
 #[test]
 fn scale_refuses_unknown_runs_ids_bad_phi_and_broken_files_with_exit_2() {
     let dir = scratch();
-    ok(nas(dir.path()).args(["search", "--space", "toy-table", "--samples", "2", "--run", "t"]));
+    ok(nas(dir.path()).args([
+        "search",
+        "--space",
+        "toy-table",
+        "--samples",
+        "2",
+        "--run",
+        "t",
+    ]));
     std::fs::write(dir.path().join("broken.json"), "{\"input\": [1, 8, 8],").unwrap();
     let cases: [(&[&str], &str); 7] = [
         (&["scale", "nowhere", "--id", "0", "--phi", "1"], "nowhere"),
-        (&["scale", "t", "--id", "99", "--phi", "1"], "has no candidate 99"),
-        (&["scale", "t", "--id", "0", "--phi", "1"], "is not a network"),
-        (&["scale", "--arch", "broken.json", "--phi", "-1"], "-1 is out of range 0 to 20"),
-        (&["scale", "--arch", "broken.json", "--phi", "1.5"], "not a whole number"),
-        (&["scale", "--arch", "broken.json", "--phi", "1"], "broken.json: line 1"),
-        (&["scale", "--arch", "missing.json", "--phi", "1"], "missing.json"),
+        (
+            &["scale", "t", "--id", "99", "--phi", "1"],
+            "has no candidate 99",
+        ),
+        (
+            &["scale", "t", "--id", "0", "--phi", "1"],
+            "is not a network",
+        ),
+        (
+            &["scale", "--arch", "broken.json", "--phi", "-1"],
+            "-1 is out of range 0 to 20",
+        ),
+        (
+            &["scale", "--arch", "broken.json", "--phi", "1.5"],
+            "not a whole number",
+        ),
+        (
+            &["scale", "--arch", "broken.json", "--phi", "1"],
+            "broken.json: line 1",
+        ),
+        (
+            &["scale", "--arch", "missing.json", "--phi", "1"],
+            "missing.json",
+        ),
     ];
     for (args, want) in cases {
         refused(dir.path(), args, want);

@@ -89,7 +89,11 @@ impl Architecture {
 fn widen(block: Block, m: f64) -> Block {
     let r = |c: usize| round_filters(c, m);
     match block {
-        Block::Residual { kernel, out, preact } => Block::Residual {
+        Block::Residual {
+            kernel,
+            out,
+            preact,
+        } => Block::Residual {
             kernel,
             out: r(out),
             preact,
@@ -196,7 +200,7 @@ mod tests {
         assert_eq!(round_filters(36, 1.0), 40);
         assert_eq!(round_filters(2, 1.1), 8); // never below the divisor
         assert_eq!(round_filters(320, 1.4), 448); // B4's head stage
-        // 90% rule: 11 * 1.0 -> int(15) // 8 * 8 = 8 < 9.9, so 16
+                                                  // 90% rule: 11 * 1.0 -> int(15) // 8 * 8 = 8 < 9.9, so 16
         assert_eq!(round_filters(11, 1.0), 16);
     }
 
@@ -277,7 +281,10 @@ mod tests {
         assert_eq!(same.input, [1, 28, 28]);
         assert_eq!(same.stages[1].cells.len(), 2);
         // 30 -> 32: the width is rounded to a multiple of 8 even at phi 0
-        assert!(matches!(same.stages[1].cells[1].block, Block::Mobile { out: 32, .. }));
+        assert!(matches!(
+            same.stages[1].cells[1].block,
+            Block::Mobile { out: 32, .. }
+        ));
         let err = arch().scaled(MAX_PHI + 1).unwrap_err().to_string();
         assert!(err.contains("--phi"), "{err}");
     }

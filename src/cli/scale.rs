@@ -89,7 +89,9 @@ fn source(args: &ScaleArgs) -> Result<(Architecture, String, PathBuf)> {
     if let (Some(run), Some(id)) = (&args.run, args.id) {
         let run = nas::search::run_dir(&run.to_string_lossy());
         let arch = nas::export::candidate_arch(&run, id)?;
-        let out = run.join("scaled").join(format!("candidate_{id}-phi{phi}.json"));
+        let out = run
+            .join("scaled")
+            .join(format!("candidate_{id}-phi{phi}.json"));
         return Ok((arch, format!("candidate {id} of {}", run.display()), out));
     }
     let path = args.arch.as_ref().expect("clap requires RUN or --arch");
@@ -101,6 +103,8 @@ fn source(args: &ScaleArgs) -> Result<(Architecture, String, PathBuf)> {
 
 /// `FILE-phiK.json` beside `FILE.json`.
 fn sibling(path: &Path, phi: u32) -> PathBuf {
-    let stem = path.file_stem().map_or("arch".into(), |s| s.to_string_lossy());
+    let stem = path
+        .file_stem()
+        .map_or("arch".into(), |s| s.to_string_lossy());
     path.with_file_name(format!("{stem}-phi{phi}.json"))
 }

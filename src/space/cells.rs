@@ -125,7 +125,6 @@ impl Setting {
     ];
 }
 
-
 /// The validated choices of a cell space.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Choices {
