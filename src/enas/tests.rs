@@ -151,8 +151,10 @@ fn a_shared_step_moves_the_childs_weights_as_sgd_moves_a_stand_alone_child() {
         .unwrap();
     let mut sgd_step = Sgd::new(&varmap, 0.9, false, 5e-4);
     sgd_step.step(&grads, 0.05).unwrap();
+    // the same draws as the stand-alone step, for a child with a join or drop-path
+    let mut draws = ChaCha8Rng::seed_from_u64(0);
     let shared_loss = shared
-        .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut rng)
+        .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut draws)
         .unwrap();
     assert!((loss - shared_loss).abs() < 1e-6, "{loss} vs {shared_loss}");
     let after = shared.child_weights(&graph).unwrap();
