@@ -210,8 +210,14 @@ class GraphNet(nn.Module):
             return nn.AvgPool2d(op["kernel"], op["stride"], op["padding"], ceil_mode=op["ceil"])
         if kind == "dropout":
             return nn.Dropout(op["p"])
+        if kind == "silu":
+            return nn.SiLU(inplace=True)
+        if kind == "sigmoid":
+            return nn.Sigmoid()
+        if kind == "adaptive_avg_pool":
+            return nn.AdaptiveAvgPool2d(op["size"])
         if kind in ("input", "relu", "relu6", "global_avg_pool", "concat", "add", "flatten",
-                    "drop_path", "join"):
+                    "scale", "drop_path", "join"):
             return nn.Identity()
         raise SystemExit(f"pytorch_bench.py: no PyTorch op for nas op `{kind}`")
 
@@ -240,6 +246,11 @@ class GraphNet(nn.Module):
                 y = drop_path(ins[0], node["op"]["p"], self.training)
             elif kind == "join":
                 y = join(ins, node["op"]["p"], self.training)
+            elif kind == "silu":
+                y = F.silu(ins[0], inplace=alone)
+            elif kind == "scale":
+                # squeeze-and-excitation's product: the map times its per-channel gate
+                y = ins[0] * ins[1]
             else:
                 y = self.layers[i](ins[0])
             values[i] = y

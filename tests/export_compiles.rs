@@ -85,8 +85,11 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
         "inception-cells",
         "dense-cells",
         "mixed-cells",
+        "mobile-cells",
     ] {
         let space = Space::load(space_name).unwrap();
+        // mobile-cells has no skip inputs: two samples, kept few for the crate's build time
+        let most = if space_name == "mobile-cells" { 2 } else { 3 };
         let mut picked = Vec::new();
         let mut with_skips = false;
         for _ in 0..200 {
@@ -99,7 +102,7 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
                 with_skips |= skips;
                 picked.push(arch);
             }
-            if picked.len() >= 3 || (picked.len() >= 2 && with_skips) {
+            if picked.len() >= most || (picked.len() >= 2 && with_skips) {
                 break;
             }
         }
@@ -119,7 +122,7 @@ fn sampled_architectures(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// One net holding every cell struct a sample may miss: pre-activated residual (projected)
-/// and grouped bottleneck cells, fire and fractal cells, with skip inputs, ending
+/// and grouped bottleneck cells, fire, fractal and mobile cells, with skip inputs, ending
 /// pre-activated.
 fn new_kinds() -> Architecture {
     let cell = |block, skips| Cell { block, skips };
@@ -155,6 +158,17 @@ fn new_kinds() -> Architecture {
                 columns: 3,
             },
             vec![],
+        ),
+        // a mobile cell at stride 1 behind a conv reduction, reading a skip (as in mixed-cells)
+        cell(
+            Block::Mobile {
+                kernel: 5,
+                out: 16,
+                expansion: 3,
+                se: true,
+                stride: 1,
+            },
+            vec![0],
         ),
         cell(
             Block::Bottleneck {
@@ -300,6 +314,7 @@ fn exported_nets_compile_in_one_crate_and_match_the_engine_logits() {
         ("googlenet", [3, 32, 32]),
         ("squeezenet1_0", [3, 32, 32]),
         ("zfnet", [3, 64, 64]),
+        ("efficientnet_b0", [1, 28, 28]),
     ] {
         let exported = export_zoo(name, input, 10, &src, &options).unwrap();
         nets.push((exported, nas::zoo::build(name, input, 10).unwrap()));

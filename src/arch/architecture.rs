@@ -52,6 +52,8 @@ pub enum Reduce {
     MaxPool,
     /// DenseNet transition: batch norm, ReLU, 1x1 conv to the stage's channels, 2x2 avg pooling.
     Transition,
+    /// No layer of its own: the stage's first cell strides by 2 (MnasNet, EfficientNet).
+    Stride,
 }
 
 /// One cell and the earlier anchors of its stage that feed it besides its predecessor.
@@ -116,6 +118,16 @@ pub enum Block {
         out: usize,
         columns: usize,
     },
+    /// MBConv (MobileNetV2, EfficientNet): 1x1 expansion to `expansion` times the input
+    /// (none at 1), depthwise kxk at `stride`, squeeze-and-excitation when `se`, 1x1
+    /// projection to `out`; SiLU activations, identity shortcut at stride 1 and equal widths.
+    Mobile {
+        kernel: usize,
+        out: usize,
+        expansion: usize,
+        se: bool,
+        stride: usize,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -132,6 +144,7 @@ impl Block {
             Block::Dense { .. } => "dense",
             Block::Fire { .. } => "fire",
             Block::Fractal { .. } => "fractal",
+            Block::Mobile { .. } => "mobile",
         }
     }
 }
@@ -229,6 +242,21 @@ fn cell_summary(cell: &Cell) -> String {
             out,
             columns,
         } => format!("fractal k{kernel} {out} c{columns}"),
+        Block::Mobile {
+            kernel,
+            out,
+            expansion,
+            se,
+            stride,
+        } => {
+            let se = if se { " se" } else { "" };
+            let stride = if stride > 1 {
+                format!(" s{stride}")
+            } else {
+                String::new()
+            };
+            format!("mobile k{kernel} {out} e{expansion}{se}{stride}")
+        }
     };
     if cell.skips.is_empty() {
         body

@@ -4,7 +4,7 @@
 //! wrong (`stages[1].cells[0].block.kernel`), never lowered into a giant graph, a wrapped
 //! count or a panic.
 
-use super::architecture::{Architecture, Block, Cell};
+use super::architecture::{Architecture, Block, Cell, Reduce, Stage};
 use crate::graph::check_input;
 
 /// Largest kernel side (the spaces allow the same).
@@ -57,6 +57,9 @@ impl Architecture {
             }
             for (j, cell) in stage.cells.iter().enumerate() {
                 check_cell(&format!("{at}.cells[{j}]"), j, cell)?;
+            }
+            if stage.reduce == Some(Reduce::Stride) {
+                check_stride_stage(&at, stage)?;
             }
         }
         Ok(())
@@ -138,7 +141,38 @@ fn check_cell(at: &str, index: usize, cell: &Cell) -> Result<(), String> {
             in_range(&field("out"), out, 1, MAX_CHANNELS)?;
             in_range(&field("columns"), columns, 1, MAX_COLUMNS)
         }
+        Block::Mobile {
+            kernel,
+            out,
+            expansion,
+            stride,
+            ..
+        } => {
+            odd_kernel(&field("kernel"), kernel)?;
+            in_range(&field("out"), out, 1, MAX_CHANNELS)?;
+            in_range(&field("expansion"), expansion, 1, MAX_EXPANSION)?;
+            in_range(&field("stride"), stride, 1, 2)
+        }
     }
+}
+
+/// A stage entered by its first cell's stride: that cell must be a stride-2 mobile cell, and
+/// no later cell may read the stage input, which is at the previous resolution.
+fn check_stride_stage(at: &str, stage: &Stage) -> Result<(), String> {
+    match stage.cells.first().map(|c| &c.block) {
+        Some(Block::Mobile { stride: 2, .. }) => {}
+        _ => {
+            return Err(format!(
+                "`{at}.reduce`: \"stride\" needs a first cell of type mobile with stride 2"
+            ))
+        }
+    }
+    if let Some(j) = stage.cells.iter().position(|c| c.skips.contains(&0)) {
+        return Err(format!(
+            "`{at}.cells[{j}].skips`: the stage input is at the previous resolution (reduce \"stride\")"
+        ));
+    }
+    Ok(())
 }
 
 fn in_range(field: &str, value: usize, lo: usize, hi: usize) -> Result<(), String> {

@@ -63,6 +63,8 @@ fn reduce(g: &mut Graph, name: &str, x: NodeId, how: Option<Reduce>, ch: usize) 
         None => Ok(x),
         Some(Reduce::Conv) => g.conv_bn_relu(name, x, Conv::same(ch, 3).stride(2)),
         Some(Reduce::MaxPool) => g.max_pool(x, Pool::new(2, 2)),
+        // the first cell strides
+        Some(Reduce::Stride) => Ok(x),
         Some(Reduce::Transition) => {
             let x = g.bn(format!("{name}.bn"), x)?;
             let x = g.relu(x)?;
@@ -163,6 +165,13 @@ pub(crate) fn block(g: &mut Graph, name: &str, x: NodeId, block: &Block) -> Resu
             out,
             columns,
         } => fractal(g, name, x, Conv::same(out, kernel), columns),
+        Block::Mobile {
+            kernel,
+            out,
+            expansion,
+            se,
+            stride,
+        } => mobile(g, name, x, (kernel, out, expansion, se, stride)),
     }
 }
 
@@ -225,6 +234,56 @@ fn preact_residual(
         g.conv(format!("{name}.proj.conv"), x.1, Conv::same(out, 1))?
     };
     g.push(format!("{name}.add"), Op::Add, &[body, shortcut])
+}
+
+/// EfficientNet's MBConv (torchvision's `MBConv`), SiLU throughout; the squeeze width is a
+/// quarter of the cell's input, as there.
+fn mobile(
+    g: &mut Graph,
+    name: &str,
+    x: NodeId,
+    (kernel, out, expansion, se, stride): (usize, usize, usize, bool, usize),
+) -> Result<NodeId> {
+    let in_ch = g.shape(x).channels();
+    let mid = in_ch * expansion;
+    let mut h = x;
+    if expansion != 1 {
+        h = g.conv_bn(&format!("{name}.expand"), h, Conv::same(mid, 1))?;
+        h = g.unary(Op::Silu, h)?;
+    }
+    let depthwise = Conv::same(mid, kernel).stride(stride).groups(mid);
+    h = g.conv_bn(&format!("{name}.dw"), h, depthwise)?;
+    h = g.unary(Op::Silu, h)?;
+    if se {
+        h = squeeze_excite(g, &format!("{name}.se"), h, (in_ch / 4).max(1))?;
+    }
+    let y = g.conv_bn(&format!("{name}.project"), h, Conv::same(out, 1))?;
+    if stride == 1 && in_ch == out {
+        // named, as residual sums are, so that stochastic depth drops the body
+        return g.push(format!("{name}.add"), Op::Add, &[y, x]);
+    }
+    Ok(y)
+}
+
+/// torchvision's `SqueezeExcitation` with SiLU: average to 1x1, 1x1 conv to `squeeze` (`fc1`),
+/// SiLU, 1x1 conv back (`fc2`), sigmoid, and the map scaled channel by channel.
+pub(crate) fn squeeze_excite(
+    g: &mut Graph,
+    prefix: &str,
+    x: NodeId,
+    squeeze: usize,
+) -> Result<NodeId> {
+    let ch = g.shape(x).channels();
+    let s = g.unary(Op::AdaptiveAvgPool { size: 1 }, x)?;
+    let s = g.conv(
+        format!("{prefix}.fc1"),
+        s,
+        Conv::same(squeeze, 1).bias(true),
+    )?;
+    let s = g.unary(Op::Silu, s)?;
+    let s = g.conv(format!("{prefix}.fc2"), s, Conv::same(ch, 1).bias(true))?;
+    let s = g.unary(Op::Sigmoid, s)?;
+    g.push(format!("scale{}", g.nodes.len()), Op::Scale, &[x, s])
 }
 
 /// Adds the shortcut (identity, or 1x1 conv + BN when widths differ) and the final ReLU.

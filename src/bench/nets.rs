@@ -26,6 +26,7 @@ const SEARCHED: &[&str] = &[
     "inception-cells",
     "mixed-cells",
     "fire-cells",
+    "mobile-cells",
 ];
 const ZOO: &[&str] = &["mobilenet_v2", "resnet18"];
 

@@ -10,7 +10,7 @@ mod tape;
 pub use init::init_weights;
 pub use layers::{BatchNormLayer, ConvLayer, Kernels};
 pub use net::ChildNet;
-pub use pooling::{avg_pool, max_pool};
+pub use pooling::{adaptive_avg_pool, avg_pool, max_pool};
 pub use tape::Workspace;
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::layers::{BatchNormLayer, ConvLayer, Kernels};
 
-use super::pooling::{avg_pool, max_pool};
+use super::pooling::{adaptive_avg_pool, avg_pool, max_pool};
 use crate::graph::{Graph, Op, Pool, Shape};
 use crate::kernels;
 
@@ -31,6 +31,10 @@ pub(super) enum Layer {
     Flatten,
     DropPath(f32),
     Join(f32),
+    Silu,
+    Sigmoid,
+    AdaptiveAvgPool(usize),
+    Scale,
 }
 
 /// A network built from a [`Graph`]; `forward_t(xs, train)` switches batch norm and dropout.
@@ -89,6 +93,10 @@ impl ChildNet {
                 Op::Flatten => Layer::Flatten,
                 Op::DropPath { p } => Layer::DropPath(*p),
                 Op::Join { p } => Layer::Join(*p),
+                Op::Silu => Layer::Silu,
+                Op::Sigmoid => Layer::Sigmoid,
+                Op::AdaptiveAvgPool { size } => Layer::AdaptiveAvgPool(*size),
+                Op::Scale => Layer::Scale,
             });
         }
         let inputs: Vec<Vec<usize>> = graph.nodes.iter().map(|n| n.inputs.clone()).collect();
@@ -152,6 +160,10 @@ impl ChildNet {
             Layer::DropPath(_) => Ok(one()?.clone()),
             Layer::Join(p) if dropout && *p > 0.0 => kernels::join_drop(xs, *p),
             Layer::Join(_) => kernels::join_drop(xs, 0.0),
+            Layer::Silu => candle_nn::ops::silu(one()?),
+            Layer::Sigmoid => candle_nn::ops::sigmoid(one()?),
+            Layer::AdaptiveAvgPool(size) => adaptive_avg_pool(one()?, *size),
+            Layer::Scale => xs[0].broadcast_mul(xs[1]),
         }
     }
 }

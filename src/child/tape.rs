@@ -25,6 +25,7 @@ use crate::kernels::batch_norm::{train_backward, train_forward, Stats};
 use crate::kernels::conv::conv_geom;
 use crate::kernels::cpu::with_slice;
 use crate::kernels::drop_path;
+use crate::kernels::gates;
 use crate::kernels::im2col::{self, matmul};
 use crate::kernels::planes::{channel_affine, keep_if};
 use crate::kernels::pool::{self, PoolGeom};
@@ -425,6 +426,12 @@ impl<'a> Step<'a> {
                     false => self.ws.give(weights),
                 }
             }
+            Layer::Silu => gates::silu_forward(self.value(x0), out),
+            Layer::Sigmoid => gates::sigmoid_forward(self.value(x0), out),
+            Layer::AdaptiveAvgPool(size) => {
+                gates::adaptive_avg_forward(self.value(x0), (h, w), *size, out)
+            }
+            Layer::Scale => gates::scale_forward(self.value(x0), self.value(ins[1]), h * w, out),
         }
         self.values[id] = Some(y);
         Ok(())
@@ -656,6 +663,29 @@ impl<'a> Step<'a> {
                     })?;
                 }
                 self.ws.give(weights);
+            }
+            Layer::Silu => self.add_grad(x0, |step, dx| {
+                gates::silu_backward(step.value(x0), dy, dx);
+                Ok(())
+            })?,
+            Layer::Sigmoid => self.add_grad(x0, |step, dx| {
+                gates::sigmoid_backward(step.value(id), dy, dx);
+                Ok(())
+            })?,
+            Layer::AdaptiveAvgPool(size) => self.add_grad(x0, |_, dx| {
+                gates::adaptive_avg_backward(dy, (h, w), *size, dx);
+                Ok(())
+            })?,
+            Layer::Scale => {
+                let gate = ins[1];
+                self.add_grad(x0, |step, dx| {
+                    gates::scale_backward_map(dy, step.value(gate), h * w, dx);
+                    Ok(())
+                })?;
+                self.add_grad(gate, |step, dgate| {
+                    gates::scale_backward_gate(dy, step.value(x0), h * w, dgate);
+                    Ok(())
+                })?;
             }
         }
         Ok(())

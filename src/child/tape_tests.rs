@@ -376,3 +376,35 @@ fn join_gradients_match_candle_autograd_under_the_same_local_drops() {
         assert!(d <= 1e-5, "{name}: gradient differs by {d}");
     }
 }
+
+/// A squeeze-and-excitation block on a depthwise convolution, with every new op: SiLU,
+/// adaptive pooling to 1x1 and to a larger square, 1x1 convs with bias on the pooled map,
+/// sigmoid and the per-channel scale.
+fn excitation_graph(depthwise: crate::graph::Conv) -> Graph {
+    use crate::graph::Conv;
+    let mut g = Graph::new("excite", [3, 9, 9]);
+    let x = g.conv_bn("expand", 0, Conv::same(6, 1)).unwrap();
+    let x = g.unary(Op::Silu, x).unwrap();
+    let x = g.conv_bn("dw", x, depthwise).unwrap();
+    let x = g.unary(Op::Silu, x).unwrap();
+    let s = g.unary(Op::AdaptiveAvgPool { size: 1 }, x).unwrap();
+    let s = g.conv("fc1", s, Conv::same(2, 1).bias(true)).unwrap();
+    let s = g.unary(Op::Silu, s).unwrap();
+    let s = g.conv("fc2", s, Conv::same(6, 1).bias(true)).unwrap();
+    let s = g.unary(Op::Sigmoid, s).unwrap();
+    let x = g.push("scale", Op::Scale, &[x, s]).unwrap();
+    let x = g.unary(Op::AdaptiveAvgPool { size: 3 }, x).unwrap();
+    let x = g.unary(Op::Flatten, x).unwrap();
+    g.linear("fc", x, 5).unwrap();
+    g
+}
+
+#[test]
+fn squeeze_excitation_and_depthwise_ops_match_candle_autograd() {
+    use crate::graph::Conv;
+    for (k, stride) in [(3, 1), (5, 2), (7, 1)] {
+        let dw = Conv::same(6, k).stride(stride).groups(6);
+        let graph = excitation_graph(dw);
+        check(&graph, 4, 0.1, 7, Kernels::Reference, 2e-4);
+    }
+}

@@ -10,6 +10,7 @@ mod finalize;
 mod interrupt;
 mod report;
 mod runs;
+mod scale;
 mod search;
 mod search_view;
 mod shape;
@@ -70,6 +71,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Export a run's best candidates, a zoo net or an architecture file as Rust code.
     Export(export::ExportArgs),
+    /// EfficientNet's compound scaling of a candidate or architecture file: depth x1.2^K,
+    /// width x1.1^K, resolution x1.15^K.
+    Scale(scale::ScaleArgs),
     /// Benchmarks: throughput of the reference nets (`train`), strategies on a table space (`search`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -108,6 +112,7 @@ impl Cli {
             Command::Zoo(cmd) => zoo::run(cmd)?,
             Command::Train(args) => train::run(args)?,
             Command::Export(args) => export::run(args)?,
+            Command::Scale(args) => scale::run(args)?,
             Command::Worker(args) => {
                 if worker::run(args)? {
                     return Ok(Exit::Interrupted);

@@ -116,6 +116,16 @@ pub fn unit_fraction(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// EfficientNet's compound coefficient: a whole number from 0 to `nas::arch::MAX_PHI`.
+pub fn phi(s: &str) -> Result<u32, String> {
+    let v: i64 = parse(s, "a whole number")?;
+    let max = nas::arch::MAX_PHI;
+    if !(0..=max as i64).contains(&v) {
+        return Err(format!("{v} is out of range 0 to {max}"));
+    }
+    Ok(v as u32)
+}
+
 /// A per-channel mean on the 0..1 pixel scale.
 pub fn pixel_mean(s: &str) -> Result<f32, String> {
     let v = finite(s)?;

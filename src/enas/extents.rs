@@ -33,7 +33,8 @@ impl Extents {
             let mut blocks: Vec<Block> = Vec::new();
             for idx in assignments(counts) {
                 let block = space.block(channels, &idx);
-                if !blocks.contains(&block) {
+                // the shared network holds no mobile cell (`plan` refuses their ops)
+                if !blocks.contains(&block) && !matches!(block, Block::Mobile { .. }) {
                     blocks.push(block);
                 }
             }

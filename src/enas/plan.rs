@@ -114,6 +114,10 @@ impl Planner<'_> {
             | Op::GlobalAvgPool
             | Op::Dropout { .. }
             | Op::DropPath { .. } => input(0).clone(),
+            // a mobile cell's widths follow its input's, which no block's extent bounds yet
+            Op::Silu | Op::Sigmoid | Op::AdaptiveAvgPool { .. } | Op::Scale => {
+                return Err(unsupported(node, "mobile cells are not shared"))
+            }
             Op::Flatten => match self.graph.shape(node.inputs[0]) {
                 Shape::Flat(_) | Shape::Map([_, 1, 1]) => input(0).clone(),
                 Shape::Map(m) => return Err(unsupported(node, &format!("flatten of a {m:?} map"))),

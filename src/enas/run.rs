@@ -18,7 +18,7 @@ use crate::controller::{Controller, ControllerConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::search::{SearchConfig, SearchEvent, Summary};
-use crate::space::{CellsSpace, Space, SpaceBody};
+use crate::space::{CellType, CellsSpace, Space, SpaceBody};
 use crate::store::{RunStore, RunView, Status};
 
 /// Seed stream of the shared weights' initialisation, apart from the controller's.
@@ -28,6 +28,15 @@ const SHARED_SEED: u64 = 0x5EED_5A4E_D000_0001;
 pub fn check(cfg: &SearchConfig, space: &Space) -> Result<()> {
     cfg.strategy_config.enas.validate()?;
     match &space.body {
+        SpaceBody::Cells(cells) if cells.choices.cell.iter().all(|&c| c == CellType::Mobile) => {
+            Err(Error::invalid(
+                "--strategy enas",
+                format!(
+                    "space `{}` offers only mobile cells, which the shared network cannot hold (their expansion width follows each cell's input width); search it with --strategy reinforce, random or evolution",
+                    space.name
+                ),
+            ))
+        }
         SpaceBody::Cells(_) => Ok(()),
         SpaceBody::Table(_) => Err(Error::invalid(
             "--strategy enas",

@@ -56,11 +56,7 @@ fn trained_shared(space: &Space, cells: &CellsSpace, sharing: KernelSharing) -> 
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut ws = Workspace::new();
     for step in 0..4 {
-        let graph = space
-            .decode(&space.sample(&mut rng))
-            .unwrap()
-            .lower()
-            .unwrap();
+        let graph = held_child(&space, &mut shared, &mut rng);
         let (xs, ys) = batch(4, step);
         let loss = shared
             .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut rng)
@@ -68,6 +64,18 @@ fn trained_shared(space: &Space, cells: &CellsSpace, sharing: KernelSharing) -> 
         assert!(loss.is_finite());
     }
     shared
+}
+
+/// A random child of `space` that `shared` holds: a child with a mobile cell (or some skip
+/// wirings into multi-branch cells) is a failed child of weight sharing, never trained on it.
+fn held_child(space: &Space, shared: &mut SharedNet, rng: &mut ChaCha8Rng) -> Graph {
+    for _ in 0..200 {
+        let graph = space.decode(&space.sample(rng)).unwrap().lower().unwrap();
+        if shared.holds(&graph) {
+            return graph;
+        }
+    }
+    panic!("no child of {} that the shared network holds", space.name)
 }
 
 /// An ordinary child of `graph` (a `VarMap`, as the trainer builds one) on `kernels`, with
@@ -105,11 +113,7 @@ fn shared_forward_equals_a_stand_alone_child_with_the_shared_weights_copied_in()
             let mut shared = trained_shared(&space, &cells, sharing);
             let mut rng = ChaCha8Rng::seed_from_u64(9);
             for _ in 0..3 {
-                let mut graph = space
-                    .decode(&space.sample(&mut rng))
-                    .unwrap()
-                    .lower()
-                    .unwrap();
+                let mut graph = held_child(&space, &mut shared, &mut rng);
                 // a fractal join's local drop-path draws are random on candle's path
                 for node in &mut graph.nodes {
                     if let Op::Join { p } = &mut node.op {
@@ -135,16 +139,8 @@ fn a_shared_step_moves_the_childs_weights_as_sgd_moves_a_stand_alone_child() {
     // fresh weights: every velocity is 0, as a stand-alone child's optimiser starts
     let mut shared = SharedNet::new(&cells, KernelSharing::Own, 3).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    let graph = space
-        .decode(&space.sample(&mut rng))
-        .unwrap()
-        .lower()
-        .unwrap();
-    let other = space
-        .decode(&space.sample(&mut rng))
-        .unwrap()
-        .lower()
-        .unwrap();
+    let graph = held_child(&space, &mut shared, &mut rng);
+    let other = held_child(&space, &mut shared, &mut rng);
     let before = shared.child_weights(&graph).unwrap();
     let other_before = shared.child_weights(&other).unwrap();
     let (net, varmap) = stand_alone(&graph, &before, Kernels::Fast);
@@ -155,8 +151,10 @@ fn a_shared_step_moves_the_childs_weights_as_sgd_moves_a_stand_alone_child() {
         .unwrap();
     let mut sgd_step = Sgd::new(&varmap, 0.9, false, 5e-4);
     sgd_step.step(&grads, 0.05).unwrap();
+    // the same draws as the stand-alone step, for a child with a join or drop-path
+    let mut draws = ChaCha8Rng::seed_from_u64(0);
     let shared_loss = shared
-        .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut rng)
+        .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut draws)
         .unwrap();
     assert!((loss - shared_loss).abs() < 1e-6, "{loss} vs {shared_loss}");
     let after = shared.child_weights(&graph).unwrap();
@@ -379,11 +377,7 @@ fn shared_learning_probe() {
             let batcher = data.batches(SplitKind::Train, 64, Some(&mut order), false, &Device::Cpu);
             for batch in batcher.unwrap() {
                 let (xs, ys) = batch.unwrap();
-                let graph = space
-                    .decode(&space.sample(&mut rng))
-                    .unwrap()
-                    .lower()
-                    .unwrap();
+                let graph = held_child(&space, &mut shared, &mut rng);
                 let sgd = SharedSgd {
                     grad_clip: 5.0,
                     ..sgd(lr)
@@ -405,11 +399,7 @@ fn shared_learning_probe() {
         let (xs, ys) = val.unwrap().next().unwrap().unwrap();
         let ratings: Vec<f64> = (0..10)
             .map(|_| {
-                let graph = space
-                    .decode(&space.sample(&mut rng))
-                    .unwrap()
-                    .lower()
-                    .unwrap();
+                let graph = held_child(&space, &mut shared, &mut rng);
                 shared.rate(&graph, &xs, &ys).unwrap()
             })
             .collect();

@@ -29,6 +29,7 @@ pub(super) fn arch_source(arch: &Architecture, graph: &Graph) -> Result<(String,
         ("preact_residual", PREACT_RESIDUAL),
         ("preact_bottleneck", PREACT_BOTTLENECK),
         ("fractal", FRACTAL),
+        ("mobile", MOBILE),
     ] {
         if uses(kind) {
             out.push_str(text);
@@ -81,6 +82,7 @@ fn cell_out(block: &Block, in_ch: usize) -> usize {
             expand1, expand3, ..
         } => expand1 + expand3,
         Block::Fractal { out, .. } => out,
+        Block::Mobile { out, .. } => out,
     }
 }
 
@@ -147,6 +149,16 @@ fn cell_code(stage: usize, index: usize, block: &Block, in_ch: usize, input: &st
             "FractalCell",
             format!("{in_ch}, {out}, {kernel}, {columns}"),
         ),
+        Block::Mobile {
+            kernel,
+            out,
+            expansion,
+            se,
+            stride,
+        } => (
+            "MobileCell",
+            format!("{in_ch}, {out}, {kernel}, {expansion}, {se}, {stride}"),
+        ),
     };
     CellCode {
         constructor: format!("{ty}::new({args}, vb.pp(\"{path}\"))?"),
@@ -178,6 +190,7 @@ fn net(arch: &Architecture, graph: &Graph) -> String {
             Some(Reduce::Conv) => ", entered by a stride-2 conv".into(),
             Some(Reduce::MaxPool) => ", entered by 2x2 max pooling".into(),
             Some(Reduce::Transition) => ", entered by a DenseNet transition".into(),
+            Some(Reduce::Stride) => ", entered by its first cell's stride 2".into(),
         };
         let out_ch = match stage.reduce {
             Some(Reduce::Conv | Reduce::Transition) => stage.channels,
@@ -187,7 +200,7 @@ fn net(arch: &Architecture, graph: &Graph) -> String {
             "// Stage {s}: {out_ch} channels at {h}x{w}{reduce_note}."
         ));
         match stage.reduce {
-            None => forward.push(format!("let {input} = {previous};")),
+            None | Some(Reduce::Stride) => forward.push(format!("let {input} = {previous};")),
             Some(Reduce::Conv) => {
                 fields.push((field.clone(), "ConvBn".into(), String::new()));
                 init.push(format!(
@@ -769,6 +782,99 @@ impl ModuleT for PreactBottleneckCell {
             None => xs.clone(),
         };
         body + shortcut
+    }
+}
+"#;
+
+const MOBILE: &str = r#"
+/// MBConv cell (MobileNetV2's inverted residual with EfficientNet's squeeze-and-excitation):
+/// a 1x1 expansion to `expansion` times the input (none at 1), a depthwise kxk conv at
+/// `stride`, optional squeeze-and-excitation, a 1x1 projection; SiLU after the first two, and
+/// the input added back at stride 1 when the widths match.
+#[derive(Clone, Debug)]
+pub struct MobileCell {
+    expand: Option<ConvBn>,
+    dw: ConvBn,
+    se: Option<SqueezeExcite>,
+    project: ConvBn,
+    residual: bool,
+}
+
+/// Squeeze-and-excitation: average to 1x1, 1x1 conv to a quarter of the cell input, SiLU,
+/// 1x1 conv back, sigmoid, and the map scaled channel by channel.
+#[derive(Clone, Debug)]
+pub struct SqueezeExcite {
+    fc1: Conv2d,
+    fc2: Conv2d,
+}
+
+impl MobileCell {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        expansion: usize,
+        se: bool,
+        stride: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let mid = in_channels * expansion;
+        let expand = if expansion == 1 {
+            None
+        } else {
+            Some(ConvBn::new(in_channels, mid, 1, vb.pp("expand"))?)
+        };
+        let se = if se {
+            let squeeze = (in_channels / 4).max(1);
+            Some(SqueezeExcite::new(mid, squeeze, vb.pp("se"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            expand,
+            dw: ConvBn::with_stride(mid, mid, kernel, stride, mid, vb.pp("dw"))?,
+            se,
+            project: ConvBn::new(mid, out_channels, 1, vb.pp("project"))?,
+            residual: stride == 1 && in_channels == out_channels,
+        })
+    }
+}
+
+impl ModuleT for MobileCell {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut ys = xs.clone();
+        if let Some(expand) = &self.expand {
+            ys = candle_nn::ops::silu(&expand.forward_t(&ys, train)?)?;
+        }
+        ys = candle_nn::ops::silu(&self.dw.forward_t(&ys, train)?)?;
+        if let Some(se) = &self.se {
+            ys = se.forward(&ys)?;
+        }
+        let ys = self.project.forward_t(&ys, train)?;
+        if self.residual {
+            ys + xs
+        } else {
+            Ok(ys)
+        }
+    }
+}
+
+impl SqueezeExcite {
+    pub fn new(channels: usize, squeeze: usize, vb: VarBuilder) -> Result<Self> {
+        let config = Conv2dConfig::default();
+        Ok(Self {
+            fc1: candle_nn::conv2d(channels, squeeze, 1, config, vb.pp("fc1"))?,
+            fc2: candle_nn::conv2d(squeeze, channels, 1, config, vb.pp("fc2"))?,
+        })
+    }
+}
+
+impl Module for SqueezeExcite {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let scale = xs.mean_keepdim((2, 3))?;
+        let scale = candle_nn::ops::silu(&self.fc1.forward(&scale)?)?;
+        let scale = candle_nn::ops::sigmoid(&self.fc2.forward(&scale)?)?;
+        xs.broadcast_mul(&scale)
     }
 }
 "#;

@@ -28,15 +28,24 @@ pub struct Exported {
     pub crate_dir: Option<PathBuf>,
 }
 
-/// Exports candidate `id` of the run in `run_dir` with its stored trained weights.
-pub fn export_candidate(
-    run_dir: &Path,
-    id: u64,
-    out_dir: &Path,
-    options: &ExportOptions,
-) -> Result<Exported> {
+/// The architecture of candidate `id` of the run in `run_dir` (`nas scale RUN --id N`).
+pub fn candidate_arch(run_dir: &Path, id: u64) -> Result<Architecture> {
     let store = RunView::open(run_dir)?;
-    let candidate = store.candidate(id).cloned().ok_or_else(|| {
+    let candidate = find(&store, run_dir, id)?;
+    serde_json::from_value(candidate.arch).map_err(|_| {
+        Error::invalid(
+            format!("--id {id}"),
+            format!(
+                "candidate {id} of run {} is not a network (a table space's candidates are rows of its table)",
+                run_dir.display()
+            ),
+        )
+    })
+}
+
+/// Candidate `id` of `store`, or an error naming the ids the run has.
+fn find(store: &RunView, run_dir: &Path, id: u64) -> Result<crate::store::Candidate> {
+    store.candidate(id).cloned().ok_or_else(|| {
         Error::invalid(
             format!("--id {id}"),
             format!(
@@ -45,7 +54,18 @@ pub fn export_candidate(
                 store.len() as i64 - 1
             ),
         )
-    })?;
+    })
+}
+
+/// Exports candidate `id` of the run in `run_dir` with its stored trained weights.
+pub fn export_candidate(
+    run_dir: &Path,
+    id: u64,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<Exported> {
+    let store = RunView::open(run_dir)?;
+    let candidate = find(&store, run_dir, id)?;
     // a finalist's weights (trained properly, on the whole training split) come first, with
     // the statistics of the data they were trained on
     let finalist = candidate.finalist.clone().filter(|f| f.reason.is_none());

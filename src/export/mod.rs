@@ -10,7 +10,9 @@ mod source;
 mod walk;
 mod weights;
 
-pub use files::{best_candidates, export_arch, export_candidate, export_zoo, Exported};
+pub use files::{
+    best_candidates, candidate_arch, export_arch, export_candidate, export_zoo, Exported,
+};
 pub use info::{identifier, ExportInfo, ExportOptions, ExportTarget, Normalisation};
 pub use krate::{main_source, manifest};
 pub use source::{rust_source, rustfmt};

@@ -243,6 +243,28 @@ fn avg_pool(xs: &Tensor, kernel: usize, stride: usize, padding: usize) -> Result
 }
 "#;
 
+/// Adaptive average pooling to a square of more than one pixel.
+pub(super) const ADAPTIVE_POOL_HELPER: &str = r#"
+/// PyTorch's `adaptive_avg_pool2d` to `size x size`: window `i` of a side of `len` runs from
+/// `floor(i * len / size)` to `ceil((i + 1) * len / size)`.
+fn adaptive_avg_pool(xs: &Tensor, size: usize) -> Result<Tensor> {
+    let (_, _, h, w) = xs.dims4()?;
+    let window = |i: usize, len: usize| (i * len / size, ((i + 1) * len).div_ceil(size));
+    let mut rows = Vec::with_capacity(size);
+    for oy in 0..size {
+        let (y0, y1) = window(oy, h);
+        let band = xs.narrow(2, y0, y1 - y0)?;
+        let mut cells = Vec::with_capacity(size);
+        for ox in 0..size {
+            let (x0, x1) = window(ox, w);
+            cells.push(band.narrow(3, x0, x1 - x0)?.mean_keepdim((2, 3))?);
+        }
+        rows.push(Tensor::cat(&cells, 3)?);
+    }
+    Tensor::cat(&rows, 2)
+}
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::thousands;

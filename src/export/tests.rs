@@ -18,6 +18,7 @@ fn every_cell_kind_generates_its_struct_and_the_engine_paths() {
         ("bottleneck-cells", "BottleneckCell"),
         ("inception-cells", "InceptionCell"),
         ("dense-cells", "DenseCell"),
+        ("mobile-cells", "MobileCell"),
     ] {
         let space = Space::load(space).unwrap();
         let arch = space.decode(&space.sample(&mut rng)).unwrap();

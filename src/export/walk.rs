@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::info::identifier;
-use super::source::{AVG_POOL_HELPER, MAX_POOL_HELPER, POOLING_HELPERS};
+use super::source::{ADAPTIVE_POOL_HELPER, AVG_POOL_HELPER, MAX_POOL_HELPER, POOLING_HELPERS};
 use crate::error::Result;
 use crate::graph::{Conv, Graph, Op, Pool};
 
@@ -79,6 +79,9 @@ pub(super) fn graph_source(graph: &Graph) -> Result<(String, String)> {
     if padded_avg {
         out.push_str(AVG_POOL_HELPER);
     }
+    if has(|op| matches!(op, Op::AdaptiveAvgPool { size } if *size > 1)) {
+        out.push_str(ADAPTIVE_POOL_HELPER);
+    }
     if has(|op| matches!(op, Op::Conv(_))) {
         out.push_str(CONV_CONFIG);
     }
@@ -131,6 +134,8 @@ fn suffix(op: &Op) -> &'static str {
         Op::GlobalAvgPool => "pooled",
         Op::Dropout { .. } => "dropout",
         Op::Flatten => "flat",
+        Op::AdaptiveAvgPool { .. } => "pooled",
+        Op::Scale => "scaled",
         other => other.kind(),
     }
 }
@@ -251,5 +256,10 @@ fn expression(op: &Op, name: &str, inputs: &[String], padded: impl Fn(&Pool) -> 
                 inputs.join(", ")
             )
         }
+        Op::Silu => format!("candle_nn::ops::silu({x})?"),
+        Op::Sigmoid => format!("candle_nn::ops::sigmoid({x})?"),
+        Op::AdaptiveAvgPool { size: 1 } => format!("{v}.mean_keepdim((2, 3))?"),
+        Op::AdaptiveAvgPool { size } => format!("adaptive_avg_pool({x}, {size})?"),
+        Op::Scale => format!("{v}.broadcast_mul({})?", inputs[1]),
     }
 }

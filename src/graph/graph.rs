@@ -119,6 +119,7 @@ impl Graph {
         let arity_ok = match op {
             Op::Input => false,
             Op::Concat | Op::Add | Op::Join { .. } => !inputs.is_empty(),
+            Op::Scale => inputs.len() == 2,
             _ => inputs.len() == 1,
         };
         if !arity_ok {
@@ -382,6 +383,23 @@ fn infer(op: &Op, shapes: &[Shape]) -> std::result::Result<Shape, String> {
                 "linear needs a vector, got a {m:?} map: flatten first"
             )),
         },
+        Op::Silu | Op::Sigmoid => Ok(shapes[0]),
+        Op::AdaptiveAvgPool { size } => {
+            let [ch, h, w] = map(&shapes[0])?;
+            match *size {
+                0 => Err(format!("adaptive pooling of {h}x{w} to 0x0")),
+                s => Ok(Shape::Map([ch, s, s])),
+            }
+        }
+        Op::Scale => {
+            let [ch, _, _] = map(&shapes[0])?;
+            match map(&shapes[1])? {
+                [c, 1, 1] if c == ch => Ok(shapes[0]),
+                gate => Err(format!(
+                    "scale of a map of {ch} channels by a gate of shape {gate:?}, not [{ch}, 1, 1]"
+                )),
+            }
+        }
     }
 }
 

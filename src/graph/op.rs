@@ -151,6 +151,16 @@ pub enum Op {
     Join {
         p: f32,
     },
+    /// `x * sigmoid(x)` (swish), EfficientNet's activation.
+    Silu,
+    Sigmoid,
+    /// PyTorch's `AdaptiveAvgPool2d(size)`: windows cut so that the output is `size x size`.
+    AdaptiveAvgPool {
+        size: usize,
+    },
+    /// Squeeze-and-excitation's product: the first input `[C, H, W]` times the second, a
+    /// per-channel gate `[C, 1, 1]`, broadcast over the map.
+    Scale,
 }
 
 impl Op {
@@ -172,6 +182,10 @@ impl Op {
             Op::Flatten => "flatten",
             Op::DropPath { .. } => "drop_path",
             Op::Join { .. } => "join",
+            Op::Silu => "silu",
+            Op::Sigmoid => "sigmoid",
+            Op::AdaptiveAvgPool { .. } => "adaptive_avg_pool",
+            Op::Scale => "scale",
         }
     }
 

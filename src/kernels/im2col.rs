@@ -271,6 +271,9 @@ fn conv_into(
     y: &mut [f32],
 ) {
     debug_assert!(!(accumulate && bias.is_some()));
+    if super::depthwise::applies(g) {
+        return super::depthwise::conv_into(g, x, w, bias, accumulate, y);
+    }
     if super::direct::applies(g) {
         return super::direct::conv_into(g, x, w, bias, accumulate, y);
     }
@@ -349,6 +352,9 @@ pub(crate) fn grad_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 /// `accumulate` (a value read by several nodes sums their gradients), else written over it.
 pub(crate) fn grad_input_into(g: &Geom, dy: &[f32], w: &[f32], accumulate: bool, dx: &mut [f32]) {
     let dx = &mut dx[..g.n * g.c * g.hw()];
+    if super::depthwise::applies(g) {
+        return super::depthwise::grad_input_into(g, dy, w, accumulate, dx);
+    }
     if let Some(t) = transposed(g) {
         return conv_into(&t, dy, &flip_kernel(g, w), None, accumulate, dx);
     }
@@ -418,6 +424,9 @@ const GRAD_CHUNK: usize = 8;
 /// its own buffer, then the buffers are added in batch order, so that the sum does not depend
 /// on how many threads shared the work or how they stole it.
 pub(crate) fn grad_kernel(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if super::depthwise::applies(g) {
+        return super::depthwise::grad_kernel(g, x, dy);
+    }
     let len = g.o * g.kdim();
     let (x_run, dy_run) = (GRAD_CHUNK * g.c * g.hw(), GRAD_CHUNK * g.o * g.ohw());
     let runs = g.n.div_ceil(GRAD_CHUNK).max(1);

@@ -1,7 +1,9 @@
 //! Fast CPU kernels for the ops that dominate child training: 2-D convolution
 //! (im2col + GEMM, with its own backward), batch norm (fused statistics, affine
 //! and optional ReLU, with its own backward) and max, average and global average
-//! pooling (with their own backward).
+//! pooling (with their own backward), depthwise convolution on a direct kernel, and the gates
+//! of squeeze-and-excitation (SiLU, sigmoid, per-channel scale, adaptive average pooling),
+//! and the per-example masks of drop-path and FractalNet's joins.
 //! Each is a candle custom op, so it plugs into autograd, and each falls back to
 //! candle's own ops off the CPU or for dtypes other than f32, so it is always safe
 //! to call.
@@ -9,8 +11,10 @@
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod cpu;
+pub(crate) mod depthwise;
 pub(crate) mod direct;
 pub(crate) mod drop_path;
+pub(crate) mod gates;
 pub(crate) mod im2col;
 pub(crate) mod planes;
 pub(crate) mod pool;
@@ -19,6 +23,8 @@ pub(crate) mod pool;
 mod batch_norm_tests;
 #[cfg(test)]
 mod conv_tests;
+#[cfg(test)]
+mod mobile_tests;
 #[cfg(test)]
 mod pool_tests;
 

@@ -116,11 +116,12 @@ fn draw_cells(arch: &Architecture) -> String {
 
 fn draw_stage(canvas: &mut Canvas, s: usize, stage: &Stage) {
     let left = canvas.x;
-    if let Some(reduce) = stage.reduce {
+    // a stride reduction has no box of its own: its first cell shows the stride
+    if let Some(reduce) = stage.reduce.filter(|r| *r != Reduce::Stride) {
         let detail = match reduce {
             Reduce::Conv => "conv3 /2",
             Reduce::MaxPool => "max pool /2",
-            Reduce::Transition => "transition /2",
+            Reduce::Transition | Reduce::Stride => "transition /2",
         };
         canvas.node("reduce", detail, "reduce");
         canvas.arrow();
@@ -222,6 +223,23 @@ fn cell_text(cell: &Cell) -> (String, String) {
         } => (
             "fractal".into(),
             format!("k{kernel} · {out} ch · {columns} col"),
+        ),
+        Block::Mobile {
+            kernel,
+            out,
+            expansion,
+            se,
+            stride,
+        } => (
+            (if se { "mobile (SE)" } else { "mobile" }).into(),
+            format!(
+                "k{kernel} · {out} ch · e{expansion}{}",
+                if stride > 1 {
+                    format!(" /{stride}")
+                } else {
+                    String::new()
+                }
+            ),
         ),
     }
 }

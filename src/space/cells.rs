@@ -18,17 +18,19 @@ pub enum CellType {
     Dense,
     Fire,
     Fractal,
+    Mobile,
 }
 
 impl CellType {
     /// All kinds, in file order.
-    pub const ALL: [CellType; 6] = [
+    pub const ALL: [CellType; 7] = [
         CellType::Residual,
         CellType::Bottleneck,
         CellType::Inception,
         CellType::Dense,
         CellType::Fire,
         CellType::Fractal,
+        CellType::Mobile,
     ];
 
     /// The name used in space files.
@@ -40,6 +42,7 @@ impl CellType {
             CellType::Dense => "dense",
             CellType::Fire => "fire",
             CellType::Fractal => "fractal",
+            CellType::Mobile => "mobile",
         }
     }
 
@@ -57,6 +60,7 @@ impl CellType {
             CellType::Dense => &[Setting::Growth, Setting::Layers],
             CellType::Fire => &[Setting::Width, Setting::Squeeze, Setting::Split],
             CellType::Fractal => &[Setting::Width, Setting::Columns],
+            CellType::Mobile => &[Setting::Width, Setting::Expansion, Setting::Se],
         }
     }
 }
@@ -77,10 +81,11 @@ pub enum Setting {
     Split,
     Preact,
     Columns,
+    Se,
 }
 
 /// Number of settings: the length of the option-index array `CellsSpace::block` reads.
-pub const SETTINGS: usize = 12;
+pub const SETTINGS: usize = 13;
 
 impl Setting {
     /// Field name in the `[choices]` table.
@@ -98,6 +103,7 @@ impl Setting {
             Setting::Split => "split",
             Setting::Preact => "preact",
             Setting::Columns => "columns",
+            Setting::Se => "se",
         }
     }
 
@@ -115,6 +121,7 @@ impl Setting {
         Setting::Split,
         Setting::Preact,
         Setting::Columns,
+        Setting::Se,
     ];
 }
 
@@ -139,6 +146,10 @@ pub struct Choices {
     pub preact: Vec<bool>,
     /// Columns of fractal cells.
     pub columns: Vec<usize>,
+    /// Squeeze-and-excitation off or on (mobile cells).
+    pub se: Vec<bool>,
+    /// Settings chosen once per stage for all its cells (MnasNet's factorised space), not per cell.
+    pub per_stage: bool,
 }
 
 impl Choices {
@@ -157,6 +168,7 @@ impl Choices {
             Setting::Split => self.split.len(),
             Setting::Preact => self.preact.len(),
             Setting::Columns => self.columns.len(),
+            Setting::Se => self.se.len(),
         };
         n.max(1)
     }
@@ -179,6 +191,7 @@ impl Choices {
             Setting::Split => list(&self.split),
             Setting::Preact => list(&self.preact),
             Setting::Columns => list(&self.columns),
+            Setting::Se => self.se.iter().map(|&on| on_off(on).to_string()).collect(),
         }
     }
 
@@ -251,6 +264,20 @@ impl CellsSpace {
                 let options = ch.cells_per_stage.iter().map(|n| n.to_string()).collect();
                 let d = decision(format!("stage{}.cells", s + 1), options, None);
                 out.push((d, Slot::Cells { stage: s }));
+            }
+            if ch.per_stage {
+                for setting in Setting::ORDER {
+                    if ch.count(setting) > 1 && ch.used(setting) {
+                        let name = format!("stage{}.{}", s + 1, setting.name());
+                        let slot = Slot::Setting {
+                            stage: s,
+                            cell: 0,
+                            setting,
+                        };
+                        out.push((decision(name, ch.labels(setting), None), slot));
+                    }
+                }
+                continue;
             }
             for j in 0..self.max_cells() {
                 let first = out.len();
@@ -328,9 +355,17 @@ impl CellsSpace {
             .map(|s| {
                 let channels = self.stage_channels(s);
                 let cells = (0..cells[s])
-                    .map(|j| Cell {
-                        block: self.block(channels, &settings[s * max + j]),
-                        skips: skips[s * max + j].clone(),
+                    .map(|j| {
+                        let at = s * max + if self.choices.per_stage { 0 } else { j };
+                        let mut block = self.block(channels, &settings[at]);
+                        if let Block::Mobile { stride, .. } = &mut block {
+                            let strides = s > 0 && j == 0 && self.reduce == Reduce::Stride;
+                            *stride = if strides { 2 } else { 1 };
+                        }
+                        Cell {
+                            block,
+                            skips: skips[s * max + j].clone(),
+                        }
                     })
                     .collect();
                 Stage {
@@ -406,6 +441,18 @@ impl CellsSpace {
                 out,
                 columns: pick(&ch.columns, Setting::Columns),
             },
+            // `decode` sets the stride of a stage's first cell
+            CellType::Mobile => Block::Mobile {
+                kernel,
+                out,
+                expansion: pick(&ch.expansion, Setting::Expansion),
+                se: ch
+                    .se
+                    .get(idx[Setting::Se as usize])
+                    .copied()
+                    .unwrap_or(false),
+                stride: 1,
+            },
         }
     }
 
@@ -425,7 +472,10 @@ impl CellsSpace {
             .sum::<u64>()
             * ch.kernel.len() as u64;
         let mut stage = BigUint::from(0u32);
-        for &n in &ch.cells_per_stage {
+        if ch.per_stage {
+            stage = BigUint::from(per_cell) * ch.cells_per_stage.len();
+        }
+        for &n in ch.cells_per_stage.iter().filter(|_| !ch.per_stage) {
             let mut ways = BigUint::from(1u32);
             for j in 0..n {
                 ways *= per_cell;
@@ -436,6 +486,15 @@ impl CellsSpace {
             stage += ways;
         }
         (0..self.stages).fold(BigUint::from(1u32), |acc, _| acc * &stage)
+    }
+}
+
+/// The label of a yes/no setting's option.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

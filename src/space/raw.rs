@@ -76,6 +76,12 @@ pub struct RawChoices {
     pub preact: Option<Spanned<Vec<bool>>>,
     #[serde(default)]
     pub columns: Option<Spanned<Vec<usize>>>,
+    /// Squeeze-and-excitation options of mobile cells, `[false, true]` to search it.
+    #[serde(default)]
+    pub se: Option<Spanned<Vec<bool>>>,
+    /// Choose the settings once per stage instead of once per cell.
+    #[serde(default)]
+    pub per_stage: Option<Spanned<bool>>,
 }
 
 /// A `kind = "table"` space: categorical decisions whose rewards come from a CSV file.

@@ -111,8 +111,14 @@ fn broken_space_files_name_file_line_and_field() {
         // an unknown reduction
         (
             "reduce = \"conv\"",
+            "reduce = \"strided\"",
+            "bad.toml:6:10: field `skeleton.reduce`: unknown reduction `strided`",
+        ),
+        // a stride reduction needs mobile cells throughout
+        (
+            "reduce = \"conv\"",
             "reduce = \"stride\"",
-            "bad.toml:6:10: field `skeleton.reduce`: unknown reduction `stride`",
+            "bad.toml:6:10: field `skeleton.reduce`: \"stride\" strides the first cell of a stage",
         ),
         // an unknown kind
         (
@@ -149,6 +155,7 @@ fn every_shipped_space_loads_and_decodes() {
         "inception-cells",
         "dense-cells",
         "mixed-cells",
+        "mobile-cells",
         "toy-table",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");

@@ -75,11 +75,14 @@ pub fn cells(src: &Source, raw: RawCellsSpace) -> Result<CellsSpace> {
         "conv" => Reduce::Conv,
         "max_pool" => Reduce::MaxPool,
         "transition" => Reduce::Transition,
+        "stride" => Reduce::Stride,
         other => {
             return Err(src.error(
                 sk.reduce.span(),
                 "skeleton.reduce",
-                format!("unknown reduction `{other}`; expected conv, max_pool or transition"),
+                format!(
+                    "unknown reduction `{other}`; expected conv, max_pool, transition or stride"
+                ),
             ))
         }
     };
@@ -99,6 +102,9 @@ pub fn cells(src: &Source, raw: RawCellsSpace) -> Result<CellsSpace> {
         None => 0.0,
     };
     let choices = choices(src, &raw.choices)?;
+    if reduce == Reduce::Stride {
+        stride_reduce(src, &raw.choices, &choices, sk.reduce.span())?;
+    }
     let space = CellsSpace {
         input,
         classes,
@@ -153,6 +159,27 @@ fn choices(src: &Source, raw: &RawChoices) -> Result<Choices> {
     let growth = setting(&raw.growth, Setting::Growth, 1, 256)?;
     let layers = setting(&raw.layers, Setting::Layers, 1, 16)?;
     let columns = setting(&raw.columns, Setting::Columns, 2, 4)?;
+    let se = match (&raw.se, used(Setting::Se)) {
+        (Some(v), true) => flags(src, v, "choices.se")?,
+        (Some(v), false) => return Err(unused(src, v.span(), "choices.se", Setting::Se)),
+        (None, true) => {
+            return Err(src.error(
+                raw.cell.span(),
+                "choices.se",
+                format!("required because `cell` includes {}", users(Setting::Se)),
+            ))
+        }
+        (None, false) => vec![],
+    };
+    if let (Some(p), Some(s)) = (&raw.per_stage, &raw.skip_inputs) {
+        if *p.get_ref() && *s.get_ref() {
+            return Err(src.error(
+                s.span(),
+                "choices.skip_inputs",
+                "cannot be used with per_stage = true: skip inputs are chosen cell by cell",
+            ));
+        }
+    }
     let width = match (&raw.width, used(Setting::Width)) {
         (Some(w), true) => fractions(src, w, "choices.width", 0.0625, 8.0)?,
         (Some(w), false) => return Err(unused(src, w.span(), "choices.width", Setting::Width)),
@@ -194,7 +221,34 @@ fn choices(src: &Source, raw: &RawChoices) -> Result<Choices> {
         split,
         preact,
         columns,
+        se,
+        per_stage: raw.per_stage.as_ref().is_some_and(|p| *p.get_ref()),
     })
+}
+
+/// `reduce = "stride"` hands the stride to each stage's first cell, so every cell must be a
+/// mobile cell, and no cell may read the stage input, which is at the previous resolution.
+fn stride_reduce(
+    src: &Source,
+    raw: &RawChoices,
+    choices: &Choices,
+    span: std::ops::Range<usize>,
+) -> Result<()> {
+    if choices.cell.iter().any(|c| *c != CellType::Mobile) {
+        return Err(src.error(
+            span,
+            "skeleton.reduce",
+            "\"stride\" strides the first cell of a stage, so `choices.cell` must be [\"mobile\"]",
+        ));
+    }
+    match &raw.skip_inputs {
+        Some(s) if *s.get_ref() => Err(src.error(
+            s.span(),
+            "choices.skip_inputs",
+            "cannot be used with reduce = \"stride\": the stage input is at the previous resolution",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn users(s: Setting) -> String {
@@ -225,7 +279,7 @@ fn cell_types(src: &Source, raw: &Spanned<Vec<String>>) -> Result<Vec<CellType>>
                 raw.span(),
                 "choices.cell",
                 format!(
-                    "unknown cell type `{name}`; expected residual, bottleneck, inception, dense, fire or fractal"
+                    "unknown cell type `{name}`; expected residual, bottleneck, inception, dense, fire, fractal or mobile"
                 ),
             ));
         };

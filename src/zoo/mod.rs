@@ -5,6 +5,7 @@
 //! Every net can be re-targeted to another input shape and class count; `retarget` says how.
 
 mod densenet;
+mod efficientnet;
 mod googlenet;
 mod lenet;
 mod mobilenet;
@@ -15,6 +16,8 @@ mod vgg;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod torch_tests;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -52,6 +55,7 @@ const ZOO: &[Entry] = &[
     Entry { name: "resnet152", build: resnet::resnet152, input: IMAGENET, classes: 1000, small: MNIST },
     Entry { name: "squeezenet1_0", build: squeezenet::squeezenet1_0, input: IMAGENET, classes: 1000, small: CIFAR },
     Entry { name: "zfnet", build: vgg::zfnet, input: IMAGENET, classes: 1000, small: [3, 64, 64] },
+    Entry { name: "efficientnet_b0", build: efficientnet::efficientnet_b0, input: IMAGENET, classes: 1000, small: MNIST },
 ];
 
 const NAMES: &[&str] = &[
@@ -70,6 +74,7 @@ const NAMES: &[&str] = &[
     "resnet152",
     "squeezenet1_0",
     "zfnet",
+    "efficientnet_b0",
 ];
 
 /// The names of all zoo networks, in table order.

@@ -1,8 +1,9 @@
 //! Running zoo nets at inputs they were not defined for. Two rules, both chosen so that a net
 //! at its standard input is exactly torchvision's:
 //!
-//! - torchvision's `AdaptiveAvgPool2d((6, 6))` / `((7, 7))` before AlexNet's and VGG's
-//!   classifier is the identity at 224x224. Elsewhere, a square map whose side is a multiple
+//! - AlexNet has torchvision's `AdaptiveAvgPool2d((6, 6))` as an op, exact at any input. The
+//!   `AdaptiveAvgPool2d((7, 7))` before VGG's classifier (and ZFNet's 6x6, after AlexNet's)
+//!   is the identity at 224x224. Elsewhere, a square map whose side is a multiple
 //!   of the target is average-pooled to the target (what the adaptive pool does there too);
 //!   any other map is flattened as it is and the first linear layer is sized from it. LeNet-5,
 //!   which has no such pool, always sizes its first linear layer from the map it gets.

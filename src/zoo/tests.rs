@@ -41,6 +41,7 @@ const REFERENCE: &[(&str, u64, u64)] = &[
     ("resnet152", 60_192_808, 11_513_626_624),
     ("squeezenet1_0", 1_248_424, 818_924_576),
     ("zfnet", ZFNET_PARAMS, ZFNET_MACS),
+    ("efficientnet_b0", 5_288_548, 385_814_752),
 ];
 
 /// ZFNet (no torchvision reference), from figure 3 of Zeiler & Fergus 2013 at 3x224x224:
@@ -146,13 +147,14 @@ fn classifier_input(g: &crate::graph::Graph) -> Shape {
 }
 
 #[test]
-fn adaptive_pools_are_identity_at_224_pool_multiples_and_keep_other_maps() {
+fn adaptive_pools_are_identity_at_224_pool_multiples_and_keep_other_maps_but_alexnets() {
     let at = |name, side| classifier_input(&build(name, [3, side, side], 10).unwrap());
     assert_eq!(at("vgg16", 224), Shape::Flat(512 * 7 * 7));
     assert_eq!(at("vgg16", 448), Shape::Flat(512 * 7 * 7));
     assert_eq!(at("vgg16", 32), Shape::Flat(512));
     assert_eq!(at("alexnet", 224), Shape::Flat(256 * 6 * 6));
-    assert_eq!(at("alexnet", 64), Shape::Flat(256));
+    // AlexNet has torchvision's adaptive pool itself: a 1x1 map is spread to 6x6
+    assert_eq!(at("alexnet", 64), Shape::Flat(256 * 6 * 6));
     assert_eq!(at("lenet5", 28), Shape::Flat(16 * 4 * 4));
 }
 

@@ -55,6 +55,8 @@ pub(super) fn alexnet(input: [usize; 3], classes: usize) -> Result<Graph> {
         P(3, 2, 0),
     ];
     let x = features(&mut g, &layers)?;
+    // torchvision's `AdaptiveAvgPool2d((6, 6))` as it is, at any input
+    let x = g.unary(Op::AdaptiveAvgPool { size: 6 }, x)?;
     classifier_6x6(&mut g, x, classes)?;
     Ok(g)
 }
@@ -82,7 +84,8 @@ pub(super) fn zfnet(input: [usize; 3], classes: usize) -> Result<Graph> {
     Ok(g)
 }
 
-/// AlexNet's adaptive pool to 6x6 and its `classifier` list.
+/// AlexNet's `classifier` list, after the adaptive pool to 6x6 (for ZFNet, `adaptive_flatten`'s
+/// plain pooling; AlexNet's own adaptive pool comes before and leaves a 6x6 map).
 fn classifier_6x6(g: &mut Graph, x: NodeId, classes: usize) -> Result<NodeId> {
     let mut x = adaptive_flatten(g, x, 6)?;
     x = g.unary(Op::Dropout { p: 0.5 }, x)?;
