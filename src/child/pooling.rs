@@ -130,6 +130,29 @@ fn shifted_views(padded: &Tensor, pool: &Pool, h: usize, w: usize) -> Result<Vec
     Ok(views)
 }
 
+/// PyTorch's `adaptive_avg_pool2d` to `size x size`: window `i` of `size` over a side of `len`
+/// runs from `floor(i * len / size)` to `ceil((i + 1) * len / size)`. Built from narrow, mean
+/// and concatenation, so candle's autograd differentiates it; the fast path has its own kernel.
+pub fn adaptive_avg_pool(xs: &Tensor, size: usize) -> Result<Tensor> {
+    let (_, _, h, w) = xs.dims4()?;
+    if size == 1 {
+        return xs.mean_keepdim((2, 3));
+    }
+    let window = |i: usize, len: usize| (i * len / size, ((i + 1) * len).div_ceil(size));
+    let mut rows = Vec::with_capacity(size);
+    for oy in 0..size {
+        let (y0, y1) = window(oy, h);
+        let band = xs.narrow(2, y0, y1 - y0)?;
+        let mut cells = Vec::with_capacity(size);
+        for ox in 0..size {
+            let (x0, x1) = window(ox, w);
+            cells.push(band.narrow(3, x0, x1 - x0)?.mean_keepdim((2, 3))?);
+        }
+        rows.push(Tensor::cat(&cells, 3)?);
+    }
+    Tensor::cat(&rows, 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,27 +316,4 @@ mod tests {
             assert!((v - want).abs() < 1e-6, "{k}: {v} vs {want}");
         }
     }
-}
-
-/// PyTorch's `adaptive_avg_pool2d` to `size x size`: window `i` of `size` over a side of `len`
-/// runs from `floor(i * len / size)` to `ceil((i + 1) * len / size)`. Built from narrow, mean
-/// and concatenation, so candle's autograd differentiates it; the fast path has its own kernel.
-pub fn adaptive_avg_pool(xs: &Tensor, size: usize) -> Result<Tensor> {
-    let (_, _, h, w) = xs.dims4()?;
-    if size == 1 {
-        return xs.mean_keepdim((2, 3));
-    }
-    let window = |i: usize, len: usize| (i * len / size, ((i + 1) * len).div_ceil(size));
-    let mut rows = Vec::with_capacity(size);
-    for oy in 0..size {
-        let (y0, y1) = window(oy, h);
-        let band = xs.narrow(2, y0, y1 - y0)?;
-        let mut cells = Vec::with_capacity(size);
-        for ox in 0..size {
-            let (x0, x1) = window(ox, w);
-            cells.push(band.narrow(3, x0, x1 - x0)?.mean_keepdim((2, 3))?);
-        }
-        rows.push(Tensor::cat(&cells, 3)?);
-    }
-    Tensor::cat(&rows, 2)
 }

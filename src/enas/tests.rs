@@ -56,7 +56,7 @@ fn trained_shared(space: &Space, cells: &CellsSpace, sharing: KernelSharing) -> 
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut ws = Workspace::new();
     for step in 0..4 {
-        let graph = held_child(&space, &mut shared, &mut rng);
+        let graph = held_child(space, &mut shared, &mut rng);
         let (xs, ys) = batch(4, step);
         let loss = shared
             .train_step(&graph, &xs, &ys, sgd(0.05), &mut ws, &mut rng)
