@@ -86,103 +86,35 @@ impl Architecture {
 }
 
 /// A block with every channel count scaled by `m`.
-fn widen(block: Block, m: f64) -> Block {
-    let r = |c: usize| round_filters(c, m);
-    match block {
-        Block::Residual {
-            kernel,
-            out,
-            preact,
-        } => Block::Residual {
-            kernel,
-            out: r(out),
-            preact,
-        },
-        Block::Bottleneck {
-            kernel,
-            out,
-            expansion,
-            groups,
-            preact,
-        } => Block::Bottleneck {
-            kernel,
-            out: r(out),
-            expansion,
-            groups,
-            preact,
-        },
-        Block::Inception {
-            kernel,
-            out,
-            branches,
-        } => Block::Inception {
-            kernel,
-            out: r(out),
-            branches,
-        },
-        Block::Dense {
-            kernel,
-            growth,
-            layers,
-        } => Block::Dense {
-            kernel,
-            growth: r(growth),
-            layers,
-        },
+fn widen(mut block: Block, m: f64) -> Block {
+    let r = |c: &mut usize| *c = round_filters(*c, m);
+    match &mut block {
+        Block::Residual { out, .. }
+        | Block::Bottleneck { out, .. }
+        | Block::Inception { out, .. }
+        | Block::Fractal { out, .. }
+        | Block::Mobile { out, .. } => r(out),
+        Block::Dense { growth, .. } => r(growth),
         Block::Fire {
-            kernel,
             squeeze,
             expand1,
             expand3,
-        } => Block::Fire {
-            kernel,
-            squeeze: r(squeeze),
-            expand1: r(expand1),
-            expand3: r(expand3),
-        },
-        Block::Fractal {
-            kernel,
-            out,
-            columns,
-        } => Block::Fractal {
-            kernel,
-            out: r(out),
-            columns,
-        },
-        Block::Mobile {
-            kernel,
-            out,
-            expansion,
-            se,
-            stride,
-        } => Block::Mobile {
-            kernel,
-            out: r(out),
-            expansion,
-            se,
-            stride,
-        },
+            ..
+        } => {
+            r(squeeze);
+            r(expand1);
+            r(expand3);
+        }
     }
+    block
 }
 
 /// The block a repeat of `block` is: the same, except that only a stage's first cell strides.
-fn at_stride_one(block: Block) -> Block {
-    match block {
-        Block::Mobile {
-            kernel,
-            out,
-            expansion,
-            se,
-            ..
-        } => Block::Mobile {
-            kernel,
-            out,
-            expansion,
-            se,
-            stride: 1,
-        },
-        other => other,
+fn at_stride_one(mut block: Block) -> Block {
+    if let Block::Mobile { stride, .. } = &mut block {
+        *stride = 1;
     }
+    block
 }
 
 #[cfg(test)]
