@@ -50,6 +50,11 @@ pub struct EnasArgs {
     /// (default 0: plain ENAS).
     #[arg(long)]
     enas_warmup: Option<usize>,
+    /// Every K training minibatches, also train the largest child the shared network holds
+    /// (the sandwich rule), so that wide and deep children are rated on trained weights
+    /// (0: never).
+    #[arg(long, value_name = "K")]
+    enas_sandwich: Option<usize>,
 }
 
 impl EnasArgs {
@@ -66,6 +71,7 @@ impl EnasArgs {
             || self.enas_lr.is_some()
             || self.enas_derive_from.is_some()
             || self.enas_warmup.is_some()
+            || self.enas_sandwich.is_some()
     }
 
     /// Sets the given flags in `cfg`.
@@ -83,6 +89,7 @@ impl EnasArgs {
         set(&mut cfg.derive_batch, self.enas_derive_batch);
         set(&mut cfg.top, self.enas_top);
         set(&mut cfg.warmup, self.enas_warmup);
+        set(&mut cfg.sandwich, self.enas_sandwich);
         if let Some(k) = self.enas_kernels {
             cfg.kernels = k;
         }

@@ -5,6 +5,7 @@
 //!
 //! In the first `warmup` epochs the pass trains uniformly sampled children instead, so that
 //! every part of the space gets trained weights before the controller narrows its choices.
+//! With the sandwich rule, every `sandwich`-th minibatch first trains the largest child too.
 //!
 //! Every random stream is seeded from the run's seed and the epoch (or lives in the
 //! controller's checkpoint), so an epoch run again after a resume is the same epoch.
@@ -44,6 +45,8 @@ pub(super) struct Trainer<'a> {
     pub workspace: Workspace,
     /// Architectures rated with shared weights so far.
     pub rated: u64,
+    /// The child the sandwich rule trains (`EnasConfig::sandwich`), when it is on.
+    pub largest: Option<Graph>,
 }
 
 impl Trainer<'_> {
@@ -143,6 +146,18 @@ impl Trainer<'_> {
                 grad_clip: self.enas.grad_clip,
                 label_smoothing: schedule.label_smoothing,
             };
+            if self.enas.sandwich > 0 && index % self.enas.sandwich == 0 {
+                if let Some(largest) = &self.largest {
+                    self.shared.train_step(
+                        largest,
+                        &xs,
+                        &ys,
+                        sgd,
+                        &mut self.workspace,
+                        &mut dropout,
+                    )?;
+                }
+            }
             let loss =
                 self.shared
                     .train_step(&graph, &xs, &ys, sgd, &mut self.workspace, &mut dropout)?;

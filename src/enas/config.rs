@@ -135,6 +135,16 @@ pub struct EnasConfig {
     /// Runs stored before this setting existed read it as 0, so they resume as they began.
     #[serde(default)]
     pub warmup: usize,
+    /// Every this many training minibatches (0: never), the shared pass also trains the
+    /// largest child the shared network holds within the run's limits, on the same minibatch,
+    /// before the sampled one: the sandwich rule of slimmable networks (Yu and Huang 2019) and
+    /// BigNAS. Without it a narrower or shallower child reads the leading channels and the
+    /// stage-end cells that every child trains, while the channels and cells only large
+    /// children read stay undertrained, so the shared ratings favour small children, and the
+    /// controller, training what it favours, narrows on them (see `crate::enas`).
+    /// Runs stored before this setting existed read it as 0, so they resume as they began.
+    #[serde(default)]
+    pub sandwich: usize,
 }
 
 impl Default for EnasConfig {
@@ -152,6 +162,7 @@ impl Default for EnasConfig {
             grad_clip: 5.0,
             derive_from: DeriveFrom::Policy,
             warmup: 0,
+            sandwich: 0,
         }
     }
 }

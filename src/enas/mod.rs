@@ -32,6 +32,7 @@ mod config;
 mod derive;
 mod events;
 mod extents;
+mod largest;
 mod plan;
 mod run;
 mod shared;

@@ -199,7 +199,7 @@ fn trainer<'a>(
             )
         }
     };
-    Ok(Trainer {
+    let mut trainer = Trainer {
         cfg,
         enas,
         space,
@@ -208,7 +208,12 @@ fn trainer<'a>(
         controller,
         workspace: Workspace::new(),
         rated,
-    })
+        largest: None,
+    };
+    if enas.sandwich > 0 {
+        trainer.largest = trainer.largest().map(|(_, graph)| graph);
+    }
+    Ok(trainer)
 }
 
 /// The epochs not yet done, then the deriving; each ends with a checkpoint. Returns the derived

@@ -406,3 +406,37 @@ fn shared_learning_probe() {
         eprintln!("{variant} ratings of ten random children {ratings:?}");
     }
 }
+
+/// The sandwich rule's child: on every cell space, at least as many MACs as any of 300 random
+/// children the shared network holds; under a MAC cap (the mean of those), within it and within
+/// 2% of the largest of them under it (greedy ascent stops at a local maximum there).
+#[test]
+fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
+    for name in CELL_SPACES {
+        let (space, cells) = small_space(name);
+        let mut shared = SharedNet::new(&cells, KernelSharing::Centre, 5).unwrap();
+        let lens: Vec<usize> = space.decisions().iter().map(|d| d.len()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let sampled: Vec<u64> = (0..300)
+            .map(|_| held_child(&space, &mut shared, &mut rng).macs())
+            .collect();
+        let most = *sampled.iter().max().unwrap();
+        for cap in [u64::MAX, sampled.iter().sum::<u64>() / sampled.len() as u64] {
+            let (decisions, graph) = super::largest::largest(&lens, |d| {
+                let graph = space.decode(d).ok()?.lower().ok()?;
+                (shared.holds(&graph) && graph.macs() <= cap).then_some(graph)
+            })
+            .unwrap_or_else(|| panic!("{name}: no largest child under {cap}"));
+            let graph_again = space.decode(&decisions).unwrap().lower().unwrap();
+            assert_eq!(graph_again.macs(), graph.macs(), "{name}");
+            assert!(graph.macs() <= cap, "{name}: {} over {cap}", graph.macs());
+            let best_under = sampled.iter().filter(|&&m| m <= cap).max().unwrap();
+            let slack = if cap == u64::MAX { 1.0 } else { 0.98 };
+            assert!(
+                graph.macs() as f64 >= slack * *best_under.min(&most) as f64,
+                "{name}: largest {} < sampled {best_under} (cap {cap})",
+                graph.macs()
+            );
+        }
+    }
+}
