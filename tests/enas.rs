@@ -119,6 +119,17 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     let plain = json_lines(&ok(nas(dir.path()).args(plain)));
     assert_ne!(plain[0]["shared_loss"], lines[0]["shared_loss"]);
     assert_eq!(plain[1]["event"], "epoch");
+    // so is the sandwich rule (on by default, every 4th minibatch: the first of each epoch
+    // here), and without it the sampled children train on other weights
+    assert_eq!(
+        shown["run"]["settings"]["strategy_config"]["enas"]["sandwich"],
+        4
+    );
+    let mut open_faced = args("resnet-cells", "open", 1);
+    open_faced.extend(["--enas-sandwich".to_string(), "0".to_string()]);
+    let open_faced = json_lines(&ok(nas(dir.path()).args(open_faced)));
+    assert_ne!(open_faced[0]["shared_loss"], lines[0]["shared_loss"]);
+    assert_eq!(open_faced[1]["event"], "epoch");
 }
 
 #[test]

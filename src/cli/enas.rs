@@ -52,7 +52,7 @@ pub struct EnasArgs {
     enas_warmup: Option<usize>,
     /// Every K training minibatches, also train the largest child the shared network holds
     /// (the sandwich rule), so that wide and deep children are rated on trained weights
-    /// (0: never).
+    /// (default 4; 0: never).
     #[arg(long, value_name = "K")]
     enas_sandwich: Option<usize>,
 }

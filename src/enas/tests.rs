@@ -440,3 +440,12 @@ fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
         }
     }
 }
+
+/// A run stored before the sandwich rule (or the warm-up) existed resumes without it, while a
+/// new run has it every 4th minibatch.
+#[test]
+fn settings_stored_before_the_sandwich_rule_read_it_as_off() {
+    let old: EnasConfig = serde_json::from_str(r#"{"epochs": 3, "top": 2}"#).unwrap();
+    assert_eq!((old.sandwich, old.warmup, old.epochs), (0, 0, 3));
+    assert_eq!(EnasConfig::default().sandwich, 4);
+}
