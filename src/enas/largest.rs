@@ -16,14 +16,15 @@ use crate::space::Decisions;
 const ROUNDS: usize = 4;
 
 impl Trainer<'_> {
-    /// The largest admitted child the shared network holds, or `None` when it holds none of
-    /// the starting points (the sandwich step is then skipped).
-    pub(super) fn largest(&mut self) -> Option<(Decisions, Graph)> {
+    /// The graph of the largest admitted child the shared network holds, or `None` when it
+    /// holds none of the starting points (the sandwich step is then skipped).
+    pub(super) fn largest_child(&mut self) -> Option<Graph> {
         let lens: Vec<usize> = self.space.decisions().iter().map(|d| d.len()).collect();
-        largest(&lens, |d| match self.graph(d) {
+        let (_, graph) = largest(&lens, |d| match self.graph(d) {
             Some((graph, true)) => Some(graph),
             _ => None,
-        })
+        })?;
+        Some(graph)
     }
 }
 

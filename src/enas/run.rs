@@ -211,7 +211,7 @@ fn trainer<'a>(
         largest: None,
     };
     if enas.sandwich > 0 {
-        trainer.largest = trainer.largest().map(|(_, graph)| graph);
+        trainer.largest = trainer.largest_child();
     }
     Ok(trainer)
 }
