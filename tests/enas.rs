@@ -130,6 +130,21 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     let open_faced = json_lines(&ok(nas(dir.path()).args(open_faced)));
     assert_ne!(open_faced[0]["shared_loss"], lines[0]["shared_loss"]);
     assert_eq!(open_faced[1]["event"], "epoch");
+    // the full rule trains the smallest child on those minibatches too: kept with the run,
+    // and the sampled children after it train on other weights
+    assert_eq!(
+        shown["run"]["settings"]["strategy_config"]["enas"]["smallest"],
+        false
+    );
+    let mut full = args("resnet-cells", "full", 1);
+    full.extend(["--enas-sandwich-smallest".to_string(), "true".to_string()]);
+    let full = json_lines(&ok(nas(dir.path()).args(full)));
+    assert_ne!(full[0]["shared_loss"], lines[0]["shared_loss"]);
+    assert_eq!(full[1]["event"], "epoch");
+    assert_eq!(
+        show(dir.path(), "full")["run"]["settings"]["strategy_config"]["enas"]["smallest"],
+        true
+    );
 }
 
 #[test]
@@ -170,7 +185,7 @@ fn enas_runs_on_every_other_cell_space() {
 #[test]
 fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
     let dir = scratch();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--space", "toy-table", "--strategy", "enas"],
             "table space",
@@ -211,6 +226,17 @@ fn enas_refuses_table_spaces_and_misplaced_flags_with_exit_2() {
                 "best",
             ],
             "--enas-derive-from",
+        ),
+        (
+            &[
+                "--space",
+                "resnet-cells",
+                "--strategy",
+                "enas",
+                "--enas-sandwich-smallest",
+                "maybe",
+            ],
+            "--enas-sandwich-smallest",
         ),
         (
             &[

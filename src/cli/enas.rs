@@ -55,6 +55,10 @@ pub struct EnasArgs {
     /// (default 4; 0: never).
     #[arg(long, value_name = "K")]
     enas_sandwich: Option<usize>,
+    /// Whether the sandwich rule's minibatches also train the smallest child (Yu and Huang's
+    /// rule in full, as BigNAS trains it).
+    #[arg(long, value_name = "true|false")]
+    enas_sandwich_smallest: Option<bool>,
 }
 
 impl EnasArgs {
@@ -72,6 +76,7 @@ impl EnasArgs {
             || self.enas_derive_from.is_some()
             || self.enas_warmup.is_some()
             || self.enas_sandwich.is_some()
+            || self.enas_sandwich_smallest.is_some()
     }
 
     /// Sets the given flags in `cfg`.
@@ -90,6 +95,9 @@ impl EnasArgs {
         set(&mut cfg.top, self.enas_top);
         set(&mut cfg.warmup, self.enas_warmup);
         set(&mut cfg.sandwich, self.enas_sandwich);
+        if let Some(smallest) = self.enas_sandwich_smallest {
+            cfg.smallest = smallest;
+        }
         if let Some(k) = self.enas_kernels {
             cfg.kernels = k;
         }

@@ -5,7 +5,8 @@
 //!
 //! In the first `warmup` epochs the pass trains uniformly sampled children instead, so that
 //! every part of the space gets trained weights before the controller narrows its choices.
-//! With the sandwich rule, every `sandwich`-th minibatch first trains the largest child too.
+//! With the sandwich rule, every `sandwich`-th minibatch first trains the largest child too,
+//! and with `smallest` the smallest after it.
 //!
 //! Every random stream is seeded from the run's seed and the epoch (or lives in the
 //! controller's checkpoint), so an epoch run again after a resume is the same epoch.
@@ -47,6 +48,8 @@ pub(super) struct Trainer<'a> {
     pub rated: u64,
     /// The child the sandwich rule trains (`EnasConfig::sandwich`), when it is on.
     pub largest: Option<Graph>,
+    /// The smallest child, which the sandwich rule trains too (`EnasConfig::smallest`).
+    pub smallest: Option<Graph>,
 }
 
 impl Trainer<'_> {
@@ -147,9 +150,9 @@ impl Trainer<'_> {
                 label_smoothing: schedule.label_smoothing,
             };
             if self.enas.sandwich > 0 && index % self.enas.sandwich == 0 {
-                if let Some(largest) = &self.largest {
+                for end in [&self.largest, &self.smallest].into_iter().flatten() {
                     self.shared.train_step(
-                        largest,
+                        end,
                         &xs,
                         &ys,
                         sgd,

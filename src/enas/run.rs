@@ -209,9 +209,13 @@ fn trainer<'a>(
         workspace: Workspace::new(),
         rated,
         largest: None,
+        smallest: None,
     };
     if enas.sandwich > 0 {
         trainer.largest = trainer.largest_child();
+        if enas.smallest {
+            trainer.smallest = trainer.smallest_child();
+        }
     }
     Ok(trainer)
 }

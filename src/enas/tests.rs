@@ -8,6 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::largest::{extreme, Extreme};
 use super::*;
 use crate::arch::{Architecture, Block};
 use crate::child::{ChildNet, Kernels, Workspace};
@@ -407,11 +408,12 @@ fn shared_learning_probe() {
     }
 }
 
-/// The sandwich rule's child: on every cell space, at least as many MACs as any of 300 random
-/// children the shared network holds; under a MAC cap (the mean of those), within it and within
-/// 2% of the largest of them under it (greedy ascent stops at a local maximum there).
+/// The sandwich rule's children: on every cell space, the largest has at least as many MACs as
+/// any of 300 random children the shared network holds; under a MAC cap (the mean of those),
+/// within it and within 2% of the largest of them under it (greedy ascent stops at a local
+/// maximum there). The smallest has no more MACs than any of them.
 #[test]
-fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
+fn the_sandwich_children_are_the_largest_and_smallest_the_shared_network_holds() {
     for name in CELL_SPACES {
         let (space, cells) = small_space(name);
         let mut shared = SharedNet::new(&cells, KernelSharing::Centre, 5).unwrap();
@@ -421,10 +423,14 @@ fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
             .map(|_| held_child(&space, &mut shared, &mut rng).macs())
             .collect();
         for cap in [u64::MAX, sampled.iter().sum::<u64>() / sampled.len() as u64] {
-            let (decisions, graph) = super::largest::largest(&lens, |d| {
-                let graph = space.decode(d).ok()?.lower().ok()?;
-                (shared.holds(&graph) && graph.macs() <= cap).then_some(graph)
-            })
+            let (decisions, graph) = extreme(
+                &lens,
+                |d| {
+                    let graph = space.decode(d).ok()?.lower().ok()?;
+                    (shared.holds(&graph) && graph.macs() <= cap).then_some(graph)
+                },
+                Extreme::Largest,
+            )
             .unwrap_or_else(|| panic!("{name}: no largest child under {cap}"));
             let graph_again = space.decode(&decisions).unwrap().lower().unwrap();
             assert_eq!(graph_again.macs(), graph.macs(), "{name}");
@@ -437,6 +443,21 @@ fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
                 graph.macs()
             );
         }
+        let (_, smallest) = extreme(
+            &lens,
+            |d| {
+                let graph = space.decode(d).ok()?.lower().ok()?;
+                shared.holds(&graph).then_some(graph)
+            },
+            Extreme::Smallest,
+        )
+        .unwrap_or_else(|| panic!("{name}: no smallest child"));
+        let least = sampled.iter().min().unwrap();
+        assert!(
+            smallest.macs() <= *least,
+            "{name}: smallest {} > sampled {least}",
+            smallest.macs()
+        );
     }
 }
 
@@ -446,5 +467,6 @@ fn the_sandwich_child_is_the_largest_the_shared_network_holds() {
 fn settings_stored_before_the_sandwich_rule_read_it_as_off() {
     let old: EnasConfig = serde_json::from_str(r#"{"epochs": 3, "top": 2}"#).unwrap();
     assert_eq!((old.sandwich, old.warmup, old.epochs), (0, 0, 3));
+    assert!(!old.smallest);
     assert_eq!(EnasConfig::default().sandwich, 4);
 }
