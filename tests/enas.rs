@@ -44,6 +44,14 @@ fn args(space: &str, run: &str, seed: u64) -> Vec<String> {
     args
 }
 
+/// Sets `flag` to `value` in `args`: in place when it is there, else appended.
+fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+    match args.iter().position(|a| a == flag) {
+        Some(at) => args[at + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+}
+
 fn show(dir: &Path, run: &str) -> Value {
     let out = ok(nas(dir).args(["show", run, "--json"]));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -113,34 +121,32 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
         shown["run"]["settings"]["strategy_config"]["enas"]["warmup"],
         1
     );
-    let mut plain = args("resnet-cells", "plain", 1);
-    let at = plain.iter().position(|a| a == "--enas-warmup").unwrap();
-    plain[at + 1] = "0".into();
-    let plain = json_lines(&ok(nas(dir.path()).args(plain)));
-    assert_ne!(plain[0]["shared_loss"], lines[0]["shared_loss"]);
-    assert_eq!(plain[1]["event"], "epoch");
+    // the same search with one flag set otherwise: its first epoch's shared loss differs
+    let differs = |run: &str, flag: &str, value: &str| {
+        let mut other = args("resnet-cells", run, 1);
+        set_flag(&mut other, flag, value);
+        let other = json_lines(&ok(nas(dir.path()).args(other)));
+        assert_ne!(
+            other[0]["shared_loss"], lines[0]["shared_loss"],
+            "{flag} {value}"
+        );
+        assert_eq!(other[1]["event"], "epoch", "{flag} {value}");
+    };
+    differs("plain", "--enas-warmup", "0");
     // so is the sandwich rule (on by default, every 4th minibatch: the first of each epoch
     // here), and without it the sampled children train on other weights
     assert_eq!(
         shown["run"]["settings"]["strategy_config"]["enas"]["sandwich"],
         4
     );
-    let mut open_faced = args("resnet-cells", "open", 1);
-    open_faced.extend(["--enas-sandwich".to_string(), "0".to_string()]);
-    let open_faced = json_lines(&ok(nas(dir.path()).args(open_faced)));
-    assert_ne!(open_faced[0]["shared_loss"], lines[0]["shared_loss"]);
-    assert_eq!(open_faced[1]["event"], "epoch");
+    differs("open", "--enas-sandwich", "0");
     // the full rule trains the smallest child on those minibatches too: kept with the run,
     // and the sampled children after it train on other weights
     assert_eq!(
         shown["run"]["settings"]["strategy_config"]["enas"]["smallest"],
         false
     );
-    let mut full = args("resnet-cells", "full", 1);
-    full.extend(["--enas-sandwich-smallest".to_string(), "true".to_string()]);
-    let full = json_lines(&ok(nas(dir.path()).args(full)));
-    assert_ne!(full[0]["shared_loss"], lines[0]["shared_loss"]);
-    assert_eq!(full[1]["event"], "epoch");
+    differs("full", "--enas-sandwich-smallest", "true");
     assert_eq!(
         show(dir.path(), "full")["run"]["settings"]["strategy_config"]["enas"]["smallest"],
         true
@@ -162,8 +168,7 @@ fn enas_runs_on_every_other_cell_space() {
             ("--enas-top", "1"),
             ("--finalists", "0"),
         ] {
-            let at = a.iter().position(|x| x == flag).unwrap();
-            a[at + 1] = value.to_string();
+            set_flag(&mut a, flag, value);
         }
         let uniform = space == "mixed-cells";
         if uniform {

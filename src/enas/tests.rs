@@ -13,7 +13,7 @@ use super::*;
 use crate::arch::{Architecture, Block};
 use crate::child::{ChildNet, Kernels, Workspace};
 use crate::graph::{Graph, Op};
-use crate::space::{CellsSpace, Space, SpaceBody};
+use crate::space::{CellsSpace, Decisions, Space, SpaceBody};
 use crate::train::{load_weights, Sgd};
 
 pub(crate) const CELL_SPACES: [&str; 5] = [
@@ -422,16 +422,14 @@ fn the_sandwich_children_are_the_largest_and_smallest_the_shared_network_holds()
         let sampled: Vec<u64> = (0..300)
             .map(|_| held_child(&space, &mut shared, &mut rng).macs())
             .collect();
+        // the children the shared network holds, within `cap` MACs
+        let mut held_under = |d: &Decisions, cap: u64| {
+            let graph = space.decode(d).ok()?.lower().ok()?;
+            (shared.holds(&graph) && graph.macs() <= cap).then_some(graph)
+        };
         for cap in [u64::MAX, sampled.iter().sum::<u64>() / sampled.len() as u64] {
-            let (decisions, graph) = extreme(
-                &lens,
-                |d| {
-                    let graph = space.decode(d).ok()?.lower().ok()?;
-                    (shared.holds(&graph) && graph.macs() <= cap).then_some(graph)
-                },
-                Extreme::Largest,
-            )
-            .unwrap_or_else(|| panic!("{name}: no largest child under {cap}"));
+            let (decisions, graph) = extreme(&lens, |d| held_under(d, cap), Extreme::Largest)
+                .unwrap_or_else(|| panic!("{name}: no largest child under {cap}"));
             let graph_again = space.decode(&decisions).unwrap().lower().unwrap();
             assert_eq!(graph_again.macs(), graph.macs(), "{name}");
             assert!(graph.macs() <= cap, "{name}: {} over {cap}", graph.macs());
@@ -443,15 +441,8 @@ fn the_sandwich_children_are_the_largest_and_smallest_the_shared_network_holds()
                 graph.macs()
             );
         }
-        let (_, smallest) = extreme(
-            &lens,
-            |d| {
-                let graph = space.decode(d).ok()?.lower().ok()?;
-                shared.holds(&graph).then_some(graph)
-            },
-            Extreme::Smallest,
-        )
-        .unwrap_or_else(|| panic!("{name}: no smallest child"));
+        let (_, smallest) = extreme(&lens, |d| held_under(d, u64::MAX), Extreme::Smallest)
+            .unwrap_or_else(|| panic!("{name}: no smallest child"));
         let least = sampled.iter().min().unwrap();
         assert!(
             smallest.macs() <= *least,
