@@ -15,16 +15,22 @@
 #
 # Usage: bench/enas.sh [--seeds "0 1 2"] [--budget cpu|wall] [--threads T] [--out DIR]
 #                      [--retrain R] [--retrain-at child|finalist] [-- extra enas flags]
+#        bench/enas.sh --tau N [--repeats R] [--threads T] [--out DIR] [-- extra enas flags]
 # --threads T runs both searches on T threads (RAYON_NUM_THREADS and --threads); with T = 1,
 # equal CPU seconds are equal wall seconds on a core of one's own.
 # With --tau N, instead: one ENAS search that trains all N architectures it derives, and the
-# Kendall tau between their shared-weight rating and stand-alone accuracy.
+# Kendall tau between their shared-weight rating and stand-alone accuracy. With --repeats R
+# (R >= 2), each of the N is trained stand-alone R - 1 more times with fresh seeds (validation
+# accuracy on the search's own 1,000 images): the tau against the mean of the R trainings, and
+# how much of the stand-alone variance lies between architectures rather than between seeds of
+# one (the one-way intraclass correlation): a tau cannot rise above what that share allows.
 set -euo pipefail
 
 seeds="0 1 2"
 budget=cpu
 out=bench/.enas
 tau=""
+repeats=1
 threads=""
 retrain=3
 retrain_at=child
@@ -35,6 +41,7 @@ while [[ $# -gt 0 ]]; do
         --budget) budget="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --tau) tau="$2"; shift 2 ;;
+        --repeats) repeats="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --retrain) retrain="$2"; shift 2 ;;
         --retrain-at) retrain_at="$2"; shift 2 ;;
@@ -108,9 +115,69 @@ if [[ -n "$tau" ]]; then
     run="tau-$tau-$(date +%s)"
     out_err="$run.err"
     read -r wall cpu < <(timed "$nas" search --space resnet-cells --strategy enas --seed 0 \
-        --enas-derive "$tau" --enas-top "$tau" --run "$run" --json "${both[@]}" "${extra[@]}")
+        --enas-derive "$tau" --enas-top "$tau" --finalists 0 --run "$run" --json "${both[@]}" "${extra[@]}")
     "$nas" show "$run"
     echo "wall ${wall}s, cpu ${cpu}s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    (( repeats >= 2 )) || exit 0
+    "$nas" show "$run" --json >"$run.json"
+    python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1]))["candidates"]:
+    if c["status"] == "completed":
+        json.dump(c["arch"], open("%s.%d.arch.json" % (sys.argv[2], c["id"]), "w"))' "$run.json" "$run"
+    : >"$run.repeats"
+    for r in $(seq 2 "$repeats"); do
+        for arch in "$run".*.arch.json; do
+            id=${arch#"$run".}; id=${id%.arch.json}
+            acc=$("$nas" train --arch "$arch" --epochs 1 --lr 0.2 --train-size 3000 --val-size 1000 \
+                --seed "$((1000 + r))" --out "$arch.repeat-$r" --json "${both[@]}" 2>/dev/null |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)["val_acc"])')
+            echo "$id $acc" >>"$run.repeats"
+        done
+    done
+    python3 - "$run.json" "$run.repeats" <<'PY'
+import json, statistics as st, sys
+run = json.load(open(sys.argv[1]))
+shared, accs = {}, {}
+for c in run["candidates"]:
+    if c["status"] == "completed":
+        shared[c["id"]] = c["metrics"]["shared_acc"]
+        accs[c["id"]] = [c["metrics"]["val_acc"]]
+for line in open(sys.argv[2]):
+    i, acc = line.split()
+    accs[int(i)].append(float(acc))
+ids = sorted(shared)
+
+def tau(x, y):
+    """Kendall's tau-b."""
+    c = d = tx = ty = 0
+    for a in range(len(x)):
+        for b in range(a + 1, len(x)):
+            dx, dy = x[a] - x[b], y[a] - y[b]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif (dx > 0) == (dy > 0):
+                c += 1
+            else:
+                d += 1
+    return (c - d) / (((c + d + tx) * (c + d + ty)) ** 0.5 or 1)
+
+k = min(len(accs[i]) for i in ids)
+means = [st.mean(accs[i][:k]) for i in ids]
+within = st.mean(st.variance(accs[i][:k]) for i in ids)
+between = st.variance(means) * k
+icc = (between - within) / (between + (k - 1) * within)
+print("%d architectures, %d stand-alone trainings each" % (len(ids), k))
+print("tau(shared, first training) = %.3f" % tau([shared[i] for i in ids], [accs[i][0] for i in ids]))
+print("tau(shared, mean of %d) = %.3f" % (k, tau([shared[i] for i in ids], means)))
+print("stand-alone: spread of the means %.2f points, seed-to-seed sd within one architecture %.2f"
+      % (100 * st.stdev(means), 100 * within ** 0.5))
+print("intraclass correlation of one training: %.2f (share of its variance between architectures)" % icc)
+PY
     exit 0
 fi
 
