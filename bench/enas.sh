@@ -97,13 +97,18 @@ if best is not None:
 print("%.4f %d %d" % (best["metrics"]["val_acc"] if best else 0.0, len(done), best["macs"] if best else 0))' "$2"
 }
 
+# One stand-alone training of architecture file $1 with seed $2, kept in $3 (the children's
+# settings, or the finalist's under --retrain-at finalist); prints its metric $4.
+trained() {
+    "$nas" train --arch "$1" --epochs 1 --lr 0.2 "${sizes[@]}" --seed "$2" --out "$3" --json \
+        "${both[@]}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$4"
+}
+
 # Mean and spread of the test accuracy of architecture file $1 over $retrain training seeds.
 retrained() {
     local accs=()
     for s in $(seq 1 "$retrain"); do
-        accs+=("$("$nas" train --arch "$1" --epochs 1 --lr 0.2 "${sizes[@]}" \
-            --seed "$((1000 + s))" --out "$1.$retrain_at-$s" --json "${both[@]}" 2>/dev/null |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["test_acc"])')")
+        accs+=("$(trained "$1" "$((1000 + s))" "$1.$retrain_at-$s" test_acc)")
     done
     python3 -c '
 import statistics, sys
@@ -120,19 +125,19 @@ if [[ -n "$tau" ]]; then
     echo "wall ${wall}s, cpu ${cpu}s, load $(cut -d' ' -f1-3 /proc/loadavg)"
     (( repeats >= 2 )) || exit 0
     "$nas" show "$run" --json >"$run.json"
-    python3 -c '
+    ids=$(python3 -c '
 import json, sys
 for c in json.load(open(sys.argv[1]))["candidates"]:
     if c["status"] == "completed":
-        json.dump(c["arch"], open("%s.%d.arch.json" % (sys.argv[2], c["id"]), "w"))' "$run.json" "$run"
+        json.dump(c["arch"], open("%s.%d.arch.json" % (sys.argv[2], c["id"]), "w"))
+        print(c["id"])' "$run.json" "$run")
+    # the repeats train as the search trained its children, whatever --retrain-at says
+    sizes=(--train-size 3000 --val-size 1000)
     : >"$run.repeats"
     for r in $(seq 2 "$repeats"); do
-        for arch in "$run".*.arch.json; do
-            id=${arch#"$run".}; id=${id%.arch.json}
-            acc=$("$nas" train --arch "$arch" --epochs 1 --lr 0.2 --train-size 3000 --val-size 1000 \
-                --seed "$((1000 + r))" --out "$arch.repeat-$r" --json "${both[@]}" 2>/dev/null |
-                python3 -c 'import json,sys; print(json.load(sys.stdin)["val_acc"])')
-            echo "$id $acc" >>"$run.repeats"
+        for id in $ids; do
+            arch="$run.$id.arch.json"
+            echo "$id $(trained "$arch" "$((1000 + r))" "$arch.repeat-$r" val_acc)" >>"$run.repeats"
         done
     done
     python3 - "$run.json" "$run.repeats" <<'PY'
