@@ -7,15 +7,21 @@
 # Prints, per seed, the recorded validation accuracy of ENAS's best derived candidate and of the
 # best child the reinforce search finished, and the children each trained. Then each of the two
 # best architectures is trained stand-alone again (`nas train --arch`, the children's settings:
-# one epoch of the same 3,000 images, learning rate 0.2) with R fresh seeds, and the mean test
+# by default one epoch of the same 3,000 images, learning rate 0.2) with R fresh seeds, and the mean test
 # accuracy (all 10,000 test images) is printed: the recorded best of a search that trained 40
 # children is the largest of 40 noisy measurements and reads high, the retrained mean does not.
 # With --retrain-at finalist, the retraining is instead the finalist's: one epoch on the whole
 # 55,000-image training split (about 270 s a time on one core), which is what a user keeps.
 #
 # Usage: bench/enas.sh [--seeds "0 1 2"] [--budget cpu|wall] [--threads T] [--out DIR]
-#                      [--retrain R] [--retrain-at child|finalist] [-- extra enas flags]
-#        bench/enas.sh --tau N [--repeats R] [--threads T] [--out DIR] [-- extra enas flags]
+#                      [--child FLAGS] [--retrain R] [--retrain-at child|finalist]
+#                      [-- extra enas flags]
+#        bench/enas.sh --tau N [--repeats R] [--threads T] [--out DIR] [--child FLAGS]
+#                      [-- extra enas flags]
+# --child FLAGS sets the children's training for both searches and for every stand-alone
+# training at the children's setting (default "--epochs 1 --train-size 3000 --val-size 1000
+# --lr 0.2", the search's defaults); e.g. --child "--epochs 3 --train-size 10000 --val-size 1000
+# --lr 0.2" for children whose training the architecture decides more than the seed does.
 # --threads T runs both searches on T threads (RAYON_NUM_THREADS and --threads); with T = 1,
 # equal CPU seconds are equal wall seconds on a core of one's own.
 # With --tau N, instead: one ENAS search that trains all N architectures it derives, and the
@@ -34,6 +40,7 @@ repeats=1
 threads=""
 retrain=3
 retrain_at=child
+child="--epochs 1 --train-size 3000 --val-size 1000 --lr 0.2"
 extra=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -45,13 +52,15 @@ while [[ $# -gt 0 ]]; do
         --threads) threads="$2"; shift 2 ;;
         --retrain) retrain="$2"; shift 2 ;;
         --retrain-at) retrain_at="$2"; shift 2 ;;
+        --child) child="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+read -ra child_flags <<<"$child"
 case "$retrain_at" in
-    child) sizes=(--train-size 3000 --val-size 1000) ;;
-    finalist) sizes=() ;;
+    child) sizes=("${child_flags[@]}") ;;
+    finalist) sizes=(--epochs 1 --lr 0.2) ;;
     *) echo "--retrain-at: expected child or finalist, got $retrain_at" >&2; exit 2 ;;
 esac
 
@@ -100,7 +109,7 @@ print("%.4f %d %d" % (best["metrics"]["val_acc"] if best else 0.0, len(done), be
 # One stand-alone training of architecture file $1 with seed $2, kept in $3 (the children's
 # settings, or the finalist's under --retrain-at finalist); prints its metric $4.
 trained() {
-    "$nas" train --arch "$1" --epochs 1 --lr 0.2 "${sizes[@]}" --seed "$2" --out "$3" --json \
+    "$nas" train --arch "$1" "${sizes[@]}" --seed "$2" --out "$3" --json \
         "${both[@]}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$4"
 }
 
@@ -120,7 +129,8 @@ if [[ -n "$tau" ]]; then
     run="tau-$tau-$(date +%s)"
     out_err="$run.err"
     read -r wall cpu < <(timed "$nas" search --space resnet-cells --strategy enas --seed 0 \
-        --enas-derive "$tau" --enas-top "$tau" --finalists 0 --run "$run" --json "${both[@]}" "${extra[@]}")
+        --enas-derive "$tau" --enas-top "$tau" --finalists 0 --run "$run" --json "${both[@]}" \
+        "${child_flags[@]}" "${extra[@]}")
     "$nas" show "$run"
     echo "wall ${wall}s, cpu ${cpu}s, load $(cut -d' ' -f1-3 /proc/loadavg)"
     (( repeats >= 2 )) || exit 0
@@ -132,7 +142,7 @@ for c in json.load(open(sys.argv[1]))["candidates"]:
         json.dump(c["arch"], open("%s.%d.arch.json" % (sys.argv[2], c["id"]), "w"))
         print(c["id"])' "$run.json" "$run")
     # the repeats train as the search trained its children, whatever --retrain-at says
-    sizes=(--train-size 3000 --val-size 1000)
+    sizes=("${child_flags[@]}")
     : >"$run.repeats"
     for r in $(seq 2 "$repeats"); do
         for id in $ids; do
@@ -192,13 +202,13 @@ for seed in $seeds; do
     stamp=$(date +%s)
     out_err="enas-$seed-$stamp.err"
     read -r ewall ecpu < <(timed "$nas" search --space resnet-cells --strategy enas --seed "$seed" \
-        --finalists 0 --run "enas-$seed-$stamp" --json "${both[@]}" "${extra[@]}")
+        --finalists 0 --run "enas-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" "${extra[@]}")
     read -r eacc _ emacs < <(best "runs/enas-$seed-$stamp" "enas-$seed-$stamp.arch.json")
     limit=$ecpu
     [[ "$budget" == wall ]] && limit=$ewall
     start=$(date +%s.%N)
     "$nas" search --space resnet-cells --strategy reinforce --seed "$seed" --samples 100000 \
-        --finalists 0 --run "rl-$seed-$stamp" --json "${both[@]}" >/dev/null 2>"rl-$seed-$stamp.err" &
+        --finalists 0 --run "rl-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" >/dev/null 2>"rl-$seed-$stamp.err" &
     pid=$!
     rcpu=0
     while kill -0 "$pid" 2>/dev/null; do
