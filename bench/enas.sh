@@ -20,7 +20,7 @@
 #                      [-- extra enas flags]
 # --child FLAGS sets the children's training for both searches and for every stand-alone
 # training at the children's setting (default "--epochs 1 --train-size 3000 --val-size 1000
-# --lr 0.2", the search's defaults); e.g. --child "--epochs 3 --train-size 10000 --val-size 1000
+# --lr 0.2", the search's defaults); e.g. --child "--epochs 2 --train-size 6000 --val-size 2000
 # --lr 0.2" for children whose training the architecture decides more than the seed does.
 # --threads T runs both searches on T threads (RAYON_NUM_THREADS and --threads); with T = 1,
 # equal CPU seconds are equal wall seconds on a core of one's own.
