@@ -7,9 +7,10 @@
 # Prints, per seed, the recorded validation accuracy of ENAS's best derived candidate and of the
 # best child the reinforce search finished, and the children each trained. Then each of the two
 # best architectures is trained stand-alone again (`nas train --arch`, the children's settings:
-# by default one epoch of the same 3,000 images, learning rate 0.2) with R fresh seeds, and the mean test
-# accuracy (all 10,000 test images) is printed: the recorded best of a search that trained 40
-# children is the largest of 40 noisy measurements and reads high, the retrained mean does not.
+# by default one epoch of the same 3,000 images, learning rate 0.2) with R fresh seeds, and the
+# mean test accuracy (all 10,000 test images) is printed: the recorded best of a search that
+# trained 40 children is the largest of 40 noisy measurements and reads high, the retrained mean
+# does not.
 # With --retrain-at finalist, the retraining is instead the finalist's: one epoch on the whole
 # 55,000-image training split (about 270 s a time on one core), which is what a user keeps.
 #
@@ -106,18 +107,20 @@ if best is not None:
 print("%.4f %d %d" % (best["metrics"]["val_acc"] if best else 0.0, len(done), best["macs"] if best else 0))' "$2"
 }
 
-# One stand-alone training of architecture file $1 with seed $2, kept in $3 (the children's
-# settings, or the finalist's under --retrain-at finalist); prints its metric $4.
+# One stand-alone training of architecture file $1 with seed $2, kept in $3, with the training
+# flags that follow $4; prints its metric $4.
 trained() {
-    "$nas" train --arch "$1" "${sizes[@]}" --seed "$2" --out "$3" --json \
-        "${both[@]}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$4"
+    local arch=$1 seed=$2 out=$3 metric=$4
+    shift 4
+    "$nas" train --arch "$arch" "$@" --seed "$seed" --out "$out" --json "${both[@]}" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$metric"
 }
 
 # Mean and spread of the test accuracy of architecture file $1 over $retrain training seeds.
 retrained() {
     local accs=()
     for s in $(seq 1 "$retrain"); do
-        accs+=("$(trained "$1" "$((1000 + s))" "$1.$retrain_at-$s" test_acc)")
+        accs+=("$(trained "$1" "$((1000 + s))" "$1.$retrain_at-$s" test_acc "${sizes[@]}")")
     done
     python3 -c '
 import statistics, sys
@@ -141,13 +144,13 @@ for c in json.load(open(sys.argv[1]))["candidates"]:
     if c["status"] == "completed":
         json.dump(c["arch"], open("%s.%d.arch.json" % (sys.argv[2], c["id"]), "w"))
         print(c["id"])' "$run.json" "$run")
-    # the repeats train as the search trained its children, whatever --retrain-at says
-    sizes=("${child_flags[@]}")
     : >"$run.repeats"
     for r in $(seq 2 "$repeats"); do
         for id in $ids; do
             arch="$run.$id.arch.json"
-            echo "$id $(trained "$arch" "$((1000 + r))" "$arch.repeat-$r" val_acc)" >>"$run.repeats"
+            # the repeats train as the search trained its children, whatever --retrain-at says
+            echo "$id $(trained "$arch" "$((1000 + r))" "$arch.repeat-$r" val_acc \
+                "${child_flags[@]}")" >>"$run.repeats"
         done
     done
     python3 - "$run.json" "$run.repeats" <<'PY'
@@ -202,13 +205,15 @@ for seed in $seeds; do
     stamp=$(date +%s)
     out_err="enas-$seed-$stamp.err"
     read -r ewall ecpu < <(timed "$nas" search --space resnet-cells --strategy enas --seed "$seed" \
-        --finalists 0 --run "enas-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" "${extra[@]}")
+        --finalists 0 --run "enas-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" \
+        "${extra[@]}")
     read -r eacc _ emacs < <(best "runs/enas-$seed-$stamp" "enas-$seed-$stamp.arch.json")
     limit=$ecpu
     [[ "$budget" == wall ]] && limit=$ewall
     start=$(date +%s.%N)
     "$nas" search --space resnet-cells --strategy reinforce --seed "$seed" --samples 100000 \
-        --finalists 0 --run "rl-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" >/dev/null 2>"rl-$seed-$stamp.err" &
+        --finalists 0 --run "rl-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" \
+        >/dev/null 2>"rl-$seed-$stamp.err" &
     pid=$!
     rcpu=0
     while kill -0 "$pid" 2>/dev/null; do
