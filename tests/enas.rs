@@ -31,7 +31,8 @@ fn args(space: &str, run: &str, seed: u64) -> Vec<String> {
         ("--enas-derive", "8"),
         ("--enas-derive-batch", "64"),
         ("--enas-top", "2"),
-        // epoch 1 trains uniformly sampled children, epoch 2 the controller's
+        // epoch 1 trains uniformly sampled children, epoch 2 the controller's (plain ENAS)
+        ("--enas-train-from", "policy"),
         ("--enas-warmup", "1"),
         ("--finalists", "1"),
         ("--final-epochs", "1"),
@@ -133,6 +134,17 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
         assert_eq!(other[1]["event"], "epoch", "{flag} {value}");
     };
     differs("plain", "--enas-warmup", "0");
+    // training on uniformly drawn children throughout (the default) keeps epoch 1, which was
+    // uniform already, and changes epoch 2
+    assert_eq!(
+        shown["run"]["settings"]["strategy_config"]["enas"]["train_from"],
+        "policy"
+    );
+    let mut uniform = args("resnet-cells", "uniform", 1);
+    set_flag(&mut uniform, "--enas-train-from", "uniform");
+    let uniform = json_lines(&ok(nas(dir.path()).args(uniform)));
+    assert_eq!(uniform[0]["shared_loss"], lines[0]["shared_loss"]);
+    assert_ne!(uniform[1]["shared_loss"], lines[1]["shared_loss"]);
     // so is the sandwich rule (on by default, every 4th minibatch: the first of each epoch
     // here), and without it the sampled children train on other weights
     assert_eq!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use nas::enas::{DeriveFrom, EnasConfig, EnasEvent, EpochStats, KernelSharing};
+use nas::enas::{Sampling, EnasConfig, EnasEvent, EpochStats, KernelSharing};
 use serde_json::json;
 
 use super::table::render;
@@ -44,10 +44,14 @@ pub struct EnasArgs {
     /// Draw the derived architectures from the trained policy, or uniformly (to measure how
     /// well the shared weights rank the whole space: `bench/enas.sh --tau`).
     #[arg(long, value_name = "policy|uniform")]
-    enas_derive_from: Option<DeriveFrom>,
-    /// First epochs whose shared pass trains uniformly sampled children rather than the
-    /// controller's, so the whole space gets trained weights before the policy narrows
-    /// (default 0: plain ENAS).
+    enas_derive_from: Option<Sampling>,
+    /// Train the shared weights on uniformly drawn children (default: single-path one-shot
+    /// training, which ranks the space better) or on the controller's (plain ENAS).
+    #[arg(long, value_name = "uniform|policy")]
+    enas_train_from: Option<Sampling>,
+    /// With --enas-train-from policy: first epochs whose shared pass trains uniformly sampled
+    /// children rather than the controller's, so the whole space gets trained weights before
+    /// the policy narrows (default 0).
     #[arg(long)]
     enas_warmup: Option<usize>,
     /// Every K training minibatches, also train the largest child the shared network holds
@@ -74,6 +78,7 @@ impl EnasArgs {
             || self.enas_kernels.is_some()
             || self.enas_lr.is_some()
             || self.enas_derive_from.is_some()
+            || self.enas_train_from.is_some()
             || self.enas_warmup.is_some()
             || self.enas_sandwich.is_some()
             || self.enas_sandwich_smallest.is_some()
@@ -106,6 +111,9 @@ impl EnasArgs {
         }
         if let Some(from) = self.enas_derive_from {
             cfg.derive_from = from;
+        }
+        if let Some(from) = self.enas_train_from {
+            cfg.train_from = from;
         }
     }
 }

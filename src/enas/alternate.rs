@@ -1,10 +1,11 @@
 //! The alternating training of ENAS: each epoch, one pass over the training split where every
-//! minibatch trains one child sampled by the controller on its share of the weights; then the
+//! minibatch trains one child on its share of the weights; then the
 //! controller's steps, each rewarding M sampled children with their accuracy on a validation
 //! minibatch under the shared weights (batch norm on batch statistics, as ENAS rates them).
 //!
-//! In the first `warmup` epochs the pass trains uniformly sampled children instead, so that
-//! every part of the space gets trained weights before the controller narrows its choices.
+//! With `train_from` uniform (the default), and otherwise in the first `warmup` epochs, the
+//! pass trains uniformly sampled children instead, so that every part of the space gets
+//! trained weights, whatever the controller prefers.
 //! With the sandwich rule, every `sandwich`-th minibatch first trains the largest child too,
 //! and with `smallest` the smallest after it.
 //!
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use super::config::EnasConfig;
+use super::config::{EnasConfig, Sampling};
 use super::events::{EnasEvent, EpochStats};
 use super::shared::{SharedNet, SharedSgd};
 use crate::child::Workspace;
@@ -118,8 +119,8 @@ impl Trainer<'_> {
         let batches = self.batches();
         let mut rng = seeded(self.cfg.seed, STREAM_BATCHES + epoch as u64);
         let mut dropout = seeded(self.cfg.seed, STREAM_DROPOUT + epoch as u64);
-        let mut warmup = (epoch <= self.enas.warmup)
-            .then(|| seeded(self.cfg.seed, STREAM_WARMUP + epoch as u64));
+        let uniform = self.enas.train_from == Sampling::Uniform || epoch <= self.enas.warmup;
+        let mut warmup = uniform.then(|| seeded(self.cfg.seed, STREAM_WARMUP + epoch as u64));
         let data = self.data;
         let batcher = data.batches(
             SplitKind::Train,

@@ -52,20 +52,23 @@ impl FromStr for KernelSharing {
     }
 }
 
-/// Where the derived architectures come from.
+/// Where a phase of the search draws its architectures from: the shared pass's children
+/// (`EnasConfig::train_from`) and the derived ones (`EnasConfig::derive_from`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DeriveFrom {
-    /// The trained controller's policy: the search's answer.
+pub enum Sampling {
+    /// The controller's policy: plain ENAS, and for deriving, the search's answer.
     #[default]
     Policy,
-    /// Every decision uniform: architectures spread over the whole space, so that the Kendall
-    /// tau between shared rating and stand-alone accuracy measures how well the shared weights
-    /// rank the space, not only the few near-identical architectures a converged policy draws.
+    /// Every decision uniform. For training, every part of the space gets trained weights
+    /// (single-path one-shot training, Guo et al. 2020); for deriving, architectures spread
+    /// over the whole space, so that the Kendall tau between shared rating and stand-alone
+    /// accuracy measures how well the shared weights rank the space, not only the few
+    /// near-identical architectures a converged policy draws.
     Uniform,
 }
 
-impl DeriveFrom {
+impl Sampling {
     /// The name on the command line and in files.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,13 +78,13 @@ impl DeriveFrom {
     }
 }
 
-impl fmt::Display for DeriveFrom {
+impl fmt::Display for Sampling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl FromStr for DeriveFrom {
+impl FromStr for Sampling {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
@@ -89,7 +92,7 @@ impl FromStr for DeriveFrom {
             "policy" => Ok(Self::Policy),
             "uniform" => Ok(Self::Uniform),
             other => Err(Error::invalid(
-                "derive from",
+                "sampling",
                 format!("`{other}` (known: policy, uniform)"),
             )),
         }
@@ -123,20 +126,35 @@ pub struct EnasConfig {
     /// Largest global gradient norm of one shared step (ENAS: 5).
     pub grad_clip: f64,
     /// Where the derived architectures are drawn from.
-    pub derive_from: DeriveFrom,
+    pub derive_from: Sampling,
+    /// Where the shared pass draws the child each minibatch trains: uniformly (the default,
+    /// single-path one-shot training, Guo et al. 2020; the controller still learns on top of
+    /// the weights) or from the controller's policy (plain ENAS). The policy settles within a
+    /// few epochs, and weights trained only on its choices rate the rest of the space poorly,
+    /// on whatever trained most, not on what trains best (see `crate::enas`).
+    /// Measured on MNIST `resnet-cells` at the default child budget (one epoch on 3,000
+    /// images), against the mean of three stand-alone trainings of 20 uniformly drawn
+    /// architectures: five uniform passes rank them at Kendall tau 0.52 (`bench/enas.sh --tau
+    /// 20 --repeats 3 -- --enas-derive-from uniform --enas-warmup 1000 --enas-epochs 5`), ten
+    /// at -0.06 (the shared weights, trained ten times over the same 3,000 images, rank by
+    /// something else than how a child trains on them; one pass over 30,000 images, as many
+    /// steps, ranks at 0.49), the policy-driven default before it at 0.06. In `bench/enas.sh
+    /// --retrain 10` its best derived children retrained to 91.4% over seeds 0-2 (90.8, 92.8,
+    /// 90.6) against `reinforce`'s 91.8% (90.3, 91.8, 93.4) in the same CPU seconds, where
+    /// the policy-driven default reached 90.9% against 92.0%.
+    /// Runs stored before this setting existed read it as `policy`, so they resume as they
+    /// began.
+    #[serde(default)]
+    pub train_from: Sampling,
     /// Epochs (the first ones) whose shared pass trains uniformly sampled children instead of
     /// the controller's (single-path one-shot warm-up, Guo et al. 2020): the controller
     /// collapses within a few epochs, and weights trained only on its choices rate the rest of
     /// the space poorly (see `crate::enas`). The controller's steps run as usual meanwhile.
-    /// Off by default: measured on MNIST `resnet-cells` (`bench/enas.sh --tau 20 --
-    /// --enas-derive-from uniform --finalists 0`), 3 warm-up epochs gave Kendall tau -0.01 over
-    /// 20 architectures against +0.10 without, both within the noise of 20 items.
-    /// More than `epochs` makes every pass uniform (single-path one-shot training throughout):
-    /// then every architecture rates 92-95% under shared weights instead of 34-92%, but the
-    /// ranking is no better (tau -0.04 against the mean of three stand-alone trainings, when one
-    /// training at the children's setting is only 28% architecture and 72% seed:
-    /// `bench/enas.sh --tau 20 --repeats 3`), and its best derived children retrained to 91.0%
-    /// over seeds 0-2 against `reinforce`'s 91.8%; so it stays an option.
+    /// Only with `train_from` policy. Measured on MNIST `resnet-cells` (`bench/enas.sh --tau 20
+    /// -- --enas-derive-from uniform --finalists 0`), 3 warm-up epochs of the ten the default
+    /// then was gave Kendall tau -0.01 over 20 architectures against +0.10 without, both within
+    /// the noise of 20 items. More than `epochs` makes every pass uniform, as `train_from`
+    /// uniform does, with the same random draws.
     /// Runs stored before this setting existed read it as 0, so they resume as they began.
     #[serde(default)]
     pub warmup: usize,
@@ -171,8 +189,8 @@ pub struct EnasConfig {
 impl Default for EnasConfig {
     fn default() -> Self {
         EnasConfig {
-            epochs: 10,
-            controller_steps: 10,
+            epochs: 5,
+            controller_steps: 20,
             children: 8,
             rate_batch: 64,
             derive: 300,
@@ -181,7 +199,8 @@ impl Default for EnasConfig {
             kernels: KernelSharing::Centre,
             lr: None,
             grad_clip: 5.0,
-            derive_from: DeriveFrom::Policy,
+            derive_from: Sampling::Policy,
+            train_from: Sampling::Uniform,
             warmup: 0,
             sandwich: 4,
             smallest: false,

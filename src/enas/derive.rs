@@ -11,7 +11,7 @@ use candle_core::Device;
 use rand::Rng;
 
 use super::alternate::Trainer;
-use super::config::DeriveFrom;
+use super::config::Sampling;
 use super::events::{Derived, EnasEvent};
 use crate::controller::rng::seeded;
 use crate::data::SplitKind;
@@ -37,8 +37,8 @@ impl Trainer<'_> {
         let total = self.enas.derive;
         let (xs, ys) = self.fixed_batch(self.enas.derive_batch)?;
         let samples = match self.enas.derive_from {
-            DeriveFrom::Policy => self.controller.sample(total)?,
-            DeriveFrom::Uniform => self.uniform(total),
+            Sampling::Policy => self.controller.sample(total)?,
+            Sampling::Uniform => self.uniform(total),
         };
         let mut rated: Vec<Derived> = Vec::new();
         for (i, decisions) in samples.into_iter().enumerate() {

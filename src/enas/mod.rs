@@ -1,8 +1,13 @@
 //! ENAS (Pham et al. 2018): one shared network holds the weights of every option at every
-//! position of a cell space; the LSTM controller samples paths through it; children are
-//! trained one minibatch each on their share and rated on validation minibatches under the
-//! shared weights, so a CPU search rates thousands of architectures instead of a dozen. The
-//! best derived architectures are then trained stand-alone as ordinary candidates.
+//! position of a cell space; children (drawn uniformly by default, single-path one-shot
+//! training, or by the LSTM controller as in ENAS) are trained one minibatch each on their
+//! share; the controller learns from children it samples, rated on validation minibatches
+//! under the shared weights, so a CPU search rates thousands of architectures instead of a
+//! dozen. The best architectures the controller then derives are trained stand-alone as
+//! ordinary candidates. How long the shared weights train matters as much as what they train:
+//! at MNIST's default child budget, five uniform passes over the 3,000 images ranked 20
+//! architectures at Kendall tau 0.52 against their stand-alone accuracy, ten at -0.06
+//! (`EnasConfig::train_from`).
 //!
 //! How options share weights (`plan`): each convolution, batch norm and linear layer of a
 //! position keeps one block per input source, sized for the widest option; a child takes the
@@ -38,7 +43,7 @@ mod run;
 mod shared;
 mod standalone;
 
-pub use config::{DeriveFrom, EnasConfig, KernelSharing};
+pub use config::{EnasConfig, KernelSharing, Sampling};
 pub use derive::kendall_tau;
 pub use events::{Derived, EnasEvent, EpochStats};
 pub use extents::Extents;
