@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use nas::enas::{Sampling, EnasConfig, EnasEvent, EpochStats, KernelSharing};
+use nas::enas::{EnasConfig, EnasEvent, EpochStats, KernelSharing, Sampling};
 use serde_json::json;
 
 use super::table::render;
