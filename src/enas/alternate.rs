@@ -1,7 +1,7 @@
 //! The alternating training of ENAS: each epoch, one pass over the training split where every
-//! minibatch trains one child on its share of the weights; then the
-//! controller's steps, each rewarding M sampled children with their accuracy on a validation
-//! minibatch under the shared weights (batch norm on batch statistics, as ENAS rates them).
+//! minibatch trains one child on its share of the weights; then the controller's steps, each
+//! rewarding M sampled children with their accuracy on a validation minibatch under the shared
+//! weights (batch norm on batch statistics, as ENAS rates them).
 //!
 //! With `train_from` uniform (the default), and otherwise in the first `warmup` epochs, the
 //! pass trains uniformly sampled children instead, so that every part of the space gets
@@ -119,8 +119,10 @@ impl Trainer<'_> {
         let batches = self.batches();
         let mut rng = seeded(self.cfg.seed, STREAM_BATCHES + epoch as u64);
         let mut dropout = seeded(self.cfg.seed, STREAM_DROPOUT + epoch as u64);
+        // the warm-up's stream, so that a warm-up of every epoch is uniform training draw for draw
         let uniform = self.enas.train_from == Sampling::Uniform || epoch <= self.enas.warmup;
-        let mut warmup = uniform.then(|| seeded(self.cfg.seed, STREAM_WARMUP + epoch as u64));
+        let mut uniform_draws =
+            uniform.then(|| seeded(self.cfg.seed, STREAM_WARMUP + epoch as u64));
         let data = self.data;
         let batcher = data.batches(
             SplitKind::Train,
@@ -135,7 +137,7 @@ impl Trainer<'_> {
                 return Ok(None);
             }
             let (xs, ys) = batch?;
-            let decisions = match &mut warmup {
+            let decisions = match &mut uniform_draws {
                 Some(rng) => self.uniform_one(rng),
                 None => self.controller.sample(1)?.remove(0),
             };
