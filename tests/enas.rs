@@ -182,9 +182,10 @@ fn enas_runs_on_every_other_cell_space() {
         ] {
             set_flag(&mut a, flag, value);
         }
-        let uniform = space == "mixed-cells";
-        if uniform {
-            a.extend(["--enas-derive-from".to_string(), "uniform".to_string()]);
+        // deriving from the controller's policy (not the default) on one of them
+        let policy = space == "mixed-cells";
+        if policy {
+            a.extend(["--enas-derive-from".to_string(), "policy".to_string()]);
         }
         let lines = json_lines(&ok(nas(dir.path()).args(&a)));
         assert_eq!(
@@ -195,7 +196,7 @@ fn enas_runs_on_every_other_cell_space() {
         assert_eq!(lines[1]["status"], "completed", "{space}: {}", lines[1]);
         let from =
             &show(dir.path(), space)["run"]["settings"]["strategy_config"]["enas"]["derive_from"];
-        assert_eq!(from, if uniform { "uniform" } else { "policy" }, "{space}");
+        assert_eq!(from, if policy { "policy" } else { "uniform" }, "{space}");
     }
 }
 

@@ -26,7 +26,7 @@ pub struct EnasArgs {
     /// Validation images each controller child is rated on.
     #[arg(long, value_parser = super::values::positive_usize)]
     enas_rate_batch: Option<usize>,
-    /// Architectures sampled from the final policy and rated with shared weights.
+    /// Architectures drawn at the end (see --enas-derive-from) and rated with shared weights.
     #[arg(long, value_parser = super::values::positive_usize)]
     enas_derive: Option<usize>,
     /// Validation images (always the same) each derived architecture is rated on.
@@ -41,8 +41,8 @@ pub struct EnasArgs {
     /// Peak learning rate of the shared weights (default: --lr).
     #[arg(long, value_parser = super::values::positive_f64)]
     enas_lr: Option<f64>,
-    /// Draw the derived architectures from the trained policy, or uniformly (to measure how
-    /// well the shared weights rank the whole space: `bench/enas.sh --tau`).
+    /// Draw the derived architectures uniformly (default: the shared weights pick the best of
+    /// the whole space) or from the controller's trained policy (ENAS's own derivation).
     #[arg(long, value_name = "policy|uniform")]
     enas_derive_from: Option<Sampling>,
     /// Train the shared weights on uniformly drawn children (default: single-path one-shot

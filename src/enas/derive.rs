@@ -1,9 +1,9 @@
-//! Deriving the result of a weight-sharing search: the trained controller samples N
-//! architectures, each distinct admitted one is rated with the shared weights on one fixed
-//! validation batch, the best 4K are rated again on four times the images (on one batch of
-//! 128, the best ratings differ by an image or tie: 94.5%, 94.5%, 93.8% in a default MNIST
-//! run), and the best K go on to be trained stand-alone. Also Kendall's tau, to say how far
-//! the shared ratings could be trusted.
+//! Deriving the result of a weight-sharing search: N architectures are drawn (uniformly by
+//! default, or from the trained controller's policy: `EnasConfig::derive_from`), each distinct
+//! admitted one is rated with the shared weights on one fixed validation batch, the best 4K are
+//! rated again on four times the images (on one batch of 128, the best ratings differ by an
+//! image or tie: 94.5%, 94.5%, 93.8% in a default MNIST run), and the best K go on to be
+//! trained stand-alone. Also Kendall's tau, to say how far the shared ratings could be trusted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -452,14 +452,17 @@ fn the_sandwich_children_are_the_largest_and_smallest_the_shared_network_holds()
     }
 }
 
-/// A run stored before the sandwich rule (or the warm-up, or uniform training) existed resumes
-/// without it, while a new run has the sandwich every 4th minibatch and trains uniformly.
+/// A run stored before the sandwich rule (or the warm-up, uniform training, uniform deriving)
+/// existed resumes without it, while a new run has the sandwich every 4th minibatch and trains
+/// and derives uniformly.
 #[test]
 fn settings_stored_before_the_sandwich_rule_read_it_as_off() {
     let old: EnasConfig = serde_json::from_str(r#"{"epochs": 3, "top": 2}"#).unwrap();
     assert_eq!((old.sandwich, old.warmup, old.epochs), (0, 0, 3));
     assert!(!old.smallest);
     assert_eq!(old.train_from, Sampling::Policy);
+    assert_eq!(old.derive_from, Sampling::Policy);
     assert_eq!(EnasConfig::default().sandwich, 4);
     assert_eq!(EnasConfig::default().train_from, Sampling::Uniform);
+    assert_eq!(EnasConfig::default().derive_from, Sampling::Uniform);
 }
