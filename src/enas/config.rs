@@ -135,8 +135,8 @@ pub struct EnasConfig {
     /// Measured on MNIST `resnet-cells` at the default child budget (`bench/enas.sh --seeds S
     /// --threads 1 --retrain 10`): over seeds 0-9 its five derived children trained
     /// stand-alone to 91.4% on average against 90.8% from the policy, its best retrained to
-    /// 91.7% against 91.8% (`reinforce`: 92.3%), and the default run took 7 min 17 s on 2
-    /// cores against 9 min 47 s, its derived children being smaller.
+    /// 91.7% against 91.8% (`reinforce` in as many CPU seconds: 92.3%), and the default run
+    /// took 7 min 17 s on 2 cores against 9 min 47 s, its derived children being smaller.
     /// Runs stored before this default read it as `policy`, so they resume as they began.
     #[serde(default)]
     pub derive_from: Sampling,
@@ -152,7 +152,8 @@ pub struct EnasConfig {
     /// at -0.06 (the shared weights, trained ten times over the same 3,000 images, rank by
     /// something else than how a child trains on them; one pass over 30,000 images, as many
     /// steps, ranks at 0.49), the policy-driven default before it at 0.06. In `bench/enas.sh
-    /// --retrain 10` its best derived children retrained to 91.8% over seeds 0-19 against
+    /// --retrain 10`, deriving from the policy, its best derived children retrained to 91.8%
+    /// over seeds 0-19 against
     /// `reinforce`'s 92.4% in the same CPU seconds (ENAS ahead in 7 of 20; per-seed difference
     /// -0.60 points, standard error 0.28), where the policy-driven default reached 90.9%
     /// against 92.0% (seeds 0-2).
