@@ -226,7 +226,7 @@ impl EnasView {
         }
         if let Some((sampled, rated, seconds)) = self.derived {
             println!(
-                "derived: {sampled} sampled from the final policy, {rated} distinct rated in {seconds:.1}s ({:.0} a minute)",
+                "derived: {sampled} drawn, {rated} distinct rated in {seconds:.1}s ({:.0} a minute)",
                 rated as f64 * 60.0 / seconds.max(1e-9)
             );
         }
