@@ -125,19 +125,21 @@ pub struct EnasConfig {
     pub lr: Option<f64>,
     /// Largest global gradient norm of one shared step (ENAS: 5).
     pub grad_clip: f64,
-    /// Where the derived architectures are drawn from: uniformly by default, so that the
-    /// shared weights pick the best of architectures spread over the whole space (where their
-    /// ranking was measured: Kendall tau 0.52, see `train_from`), rather than of the few
-    /// near-identical ones the controller's policy settles on, which the shared weights rate
-    /// within a point of each other and which train stand-alone little better than the space
-    /// at large (90.8% against 90.3% for uniformly drawn architectures). The controller still learns from its shared-weight rewards meanwhile
-    /// (its policy is checkpointed and shown), and `policy` derives from it, as ENAS does.
-    /// Measured on MNIST `resnet-cells` at the default child budget (`bench/enas.sh --seeds S
-    /// --threads 1 --retrain 10`): over seeds 0-11 its five derived children trained
-    /// stand-alone to 91.1% on average against 90.7% from the policy, its best retrained to
-    /// 91.9% against 91.5% (`reinforce` in as many CPU seconds: 92.2%), and the default run
-    /// took 7 min 17 s on 2 cores against 9 min 47 s, its derived children being smaller.
-    /// Runs stored before this default read it as `policy`, so they resume as they began.
+    /// Where the derived architectures are drawn from: uniformly by default, so that the shared
+    /// weights pick the best of architectures spread over the whole space (where their ranking
+    /// was measured: Kendall tau 0.52, see `train_from`), rather than of the few near-identical
+    /// ones the controller's policy settles on, which the shared weights rate within a point of
+    /// each other and which train stand-alone little better than the space at large (90.8%
+    /// against 90.3% for uniformly drawn architectures). The controller still learns from its
+    /// shared-weight rewards meanwhile (its policy is checkpointed and shown), and `policy`
+    /// derives from it, as ENAS does. Measured on MNIST `resnet-cells` at the default child
+    /// budget (`bench/enas.sh --threads 1 --retrain 10`'s protocol, the ENAS side rerun beside
+    /// the stored `reinforce` runs, see the README): over seeds 0-11 its five
+    /// derived children trained stand-alone to 91.1% on average against 90.7% from the policy,
+    /// its best retrained to 91.9% against 91.5% (`reinforce` in as many CPU seconds: 92.2%),
+    /// and the default run took 7 min 17 s on 2 cores against 9 min 47 s, its derived children
+    /// being smaller. Runs stored before this default read it as `policy`, so they resume as
+    /// they began.
     #[serde(default)]
     pub derive_from: Sampling,
     /// Where the shared pass draws the child each minibatch trains: uniformly (the default,
@@ -153,10 +155,9 @@ pub struct EnasConfig {
     /// something else than how a child trains on them; one pass over 30,000 images, as many
     /// steps, ranks at 0.49), the policy-driven default before it at 0.06. In `bench/enas.sh
     /// --retrain 10`, deriving from the policy, its best derived children retrained to 91.8%
-    /// over seeds 0-19 against
-    /// `reinforce`'s 92.4% in the same CPU seconds (ENAS ahead in 7 of 20; per-seed difference
-    /// -0.60 points, standard error 0.28), where the policy-driven default reached 90.9%
-    /// against 92.0% (seeds 0-2).
+    /// over seeds 0-19 against `reinforce`'s 92.4% in the same CPU seconds (ENAS ahead in 7 of
+    /// 20; per-seed difference -0.60 points, standard error 0.28), where the policy-driven
+    /// default reached 90.9% against 92.0% (seeds 0-2).
     /// Runs stored before this setting existed read it as `policy`, so they resume as they
     /// began.
     #[serde(default)]

@@ -1,13 +1,13 @@
 //! ENAS (Pham et al. 2018): one shared network holds the weights of every option at every
 //! position of a cell space; children (drawn uniformly by default, single-path one-shot
 //! training, or by the LSTM controller as in ENAS) are trained one minibatch each on their
-//! share; the controller learns from children it samples, rated on validation minibatches
-//! under the shared weights, so a CPU search rates thousands of architectures instead of a
-//! dozen. At the end the shared weights rate N architectures (drawn uniformly by default, or
-//! from the controller's policy) and the best are trained stand-alone as ordinary candidates. How long the shared weights train matters as much as what they train:
-//! at MNIST's default child budget, five uniform passes over the 3,000 images ranked 20
-//! architectures at Kendall tau 0.52 against their stand-alone accuracy, ten at -0.06
-//! (`EnasConfig::train_from`).
+//! share; the controller learns from children it samples, rated on validation minibatches under
+//! the shared weights, so a CPU search rates thousands of architectures instead of a dozen. At
+//! the end the shared weights rate N architectures (drawn uniformly by default, or from the
+//! controller's policy) and the best are trained stand-alone as ordinary candidates. How long
+//! the shared weights train matters as much as what they train: at MNIST's default child
+//! budget, five uniform passes over the 3,000 images ranked 20 architectures at Kendall tau
+//! 0.52 against their stand-alone accuracy, ten at -0.06 (`EnasConfig::train_from`).
 //!
 //! How options share weights (`plan`): each convolution, batch norm and linear layer of a
 //! position keeps one block per input source, sized for the widest option; a child takes the
