@@ -10,7 +10,9 @@
 # by default one epoch of the same 3,000 images, learning rate 0.2) with R fresh seeds, and the
 # mean test accuracy (all 10,000 test images) is printed: the recorded best of a search that
 # trained 40 children is the largest of 40 noisy measurements and reads high, the retrained mean
-# does not.
+# does not. The last column retrains ENAS's own answer, the derived candidate the shared weights
+# rate best (Pham et al. retrain only that one), where it is not also the best by validation
+# accuracy; otherwise it repeats the first.
 # With --retrain-at finalist, the retraining is instead the finalist's: one epoch on the whole
 # 55,000-image training split (about 270 s a time on one core), which is what a user keeps.
 #
@@ -107,6 +109,20 @@ if best is not None:
 print("%.4f %d %d" % (best["metrics"]["val_acc"] if best else 0.0, len(done), best["macs"] if best else 0))' "$2"
 }
 
+# The derived candidate of run $1 with the best shared-weight rating (ENAS's own pick, the one it
+# retrains), written to $2; prints whether it is also the best by validation accuracy (same) or
+# not (other).
+shared_best() {
+    "$nas" show "$1" --json | python3 -c '
+import json, sys
+run = json.load(sys.stdin)
+done = [c for c in run["candidates"] if c["status"] == "completed"]
+by_val = max(done, key=lambda c: c["metrics"]["val_acc"])
+by_shared = max(done, key=lambda c: c["metrics"].get("shared_acc", -1.0))
+json.dump(by_shared["arch"], open(sys.argv[1], "w"))
+print("same" if by_shared["id"] == by_val["id"] else "other")' "$2"
+}
+
 # One stand-alone training of architecture file $1 with seed $2, kept in $3, with the training
 # flags that follow $4; prints its metric $4.
 trained() {
@@ -199,8 +215,8 @@ PY
     exit 0
 fi
 
-printf "%-5s %-9s %-9s %-8s %-6s %-9s %-9s %-8s %-6s %-17s %s\n" seed enas_val enas_cpu enas_wall \
-    mmacs rl_val rl_cpu rl_wall rl_n enas_retrain rl_retrain
+printf "%-5s %-9s %-9s %-8s %-6s %-9s %-9s %-8s %-6s %-17s %-17s %s\n" seed enas_val enas_cpu \
+    enas_wall mmacs rl_val rl_cpu rl_wall rl_n enas_retrain rl_retrain enas_shared_retrain
 for seed in $seeds; do
     stamp=$(date +%s)
     out_err="enas-$seed-$stamp.err"
@@ -231,8 +247,14 @@ for seed in $seeds; do
     read -r racc rn rmacs < <(best "runs/rl-$seed-$stamp" "rl-$seed-$stamp.arch.json")
     read -r eret esd < <(retrained "enas-$seed-$stamp.arch.json")
     read -r rret rsd < <(retrained "rl-$seed-$stamp.arch.json")
-    printf "%-5s %-9s %-9s %-8.0f %-6s %-9s %-9s %-8.0f %-6s %-17s %s\n" "$seed" "$eacc" "$ecpu" "$ewall" \
-        "$((emacs / 1000000))/$((rmacs / 1000000))" "$racc" "$rcpu" "$rwall" "$rn" \
-        "$eret+-$esd" "$rret+-$rsd"
+    # ENAS's own answer, the derived candidate the shared weights rate best, where it differs
+    same=$(shared_best "runs/enas-$seed-$stamp" "enas-$seed-$stamp.shared.arch.json")
+    sret=$eret sd=$esd
+    if [[ "$same" == other ]]; then
+        read -r sret sd < <(retrained "enas-$seed-$stamp.shared.arch.json")
+    fi
+    printf "%-5s %-9s %-9s %-8.0f %-6s %-9s %-9s %-8.0f %-6s %-17s %-17s %s\n" "$seed" "$eacc" "$ecpu" \
+        "$ewall" "$((emacs / 1000000))/$((rmacs / 1000000))" "$racc" "$rcpu" "$rwall" "$rn" \
+        "$eret+-$esd" "$rret+-$rsd" "$sret+-$sd"
 done
 echo "budget: $budget; retrained at the $retrain_at setting with $retrain seeds; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -65,8 +65,8 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
     let lines = json_lines(&out);
     assert_eq!(
         lines.len(),
-        2 + 2 + 1 + 1,
-        "two epochs, two candidates, one finalist, the summary"
+        2 + 1 + 2 + 1 + 1,
+        "two epochs, the deriving, two candidates, one finalist, the summary"
     );
     for (i, epoch) in lines[..2].iter().enumerate() {
         assert_eq!(epoch["event"], "epoch");
@@ -75,27 +75,39 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
         assert!(epoch["shared_loss"].as_f64().unwrap().is_finite());
         assert!(epoch["entropy"].as_f64().unwrap() > 0.0);
     }
-    for (id, c) in lines[2..4].iter().enumerate() {
+    // the deriving: 8 drawn, each distinct one rated, the best two going on to be trained
+    let derived = &lines[2];
+    assert_eq!(derived["event"], "derived", "{derived}");
+    assert_eq!(derived["sampled"], 8);
+    let rated = derived["rated"].as_u64().unwrap();
+    assert!((2..=8).contains(&rated), "{derived}");
+    let top = derived["top"].as_array().unwrap();
+    assert_eq!(top.len(), 2, "{derived}");
+    // the candidates, the finalist and the summary follow
+    let after = &lines[3..];
+    for (id, c) in after[0..2].iter().enumerate() {
+        assert_eq!(c["hash"], top[id]["hash"], "{c}");
+        assert_eq!(c["metrics"]["shared_acc"], top[id]["shared_acc"], "{c}");
         assert_eq!(c["status"], "completed");
         assert_eq!(c["metrics"]["shared_rank"], id as f64);
         assert!(c["metrics"]["shared_acc"].as_f64().is_some());
         assert!(c["metrics"]["val_acc"].as_f64().unwrap() > 0.0);
     }
     assert!(
-        lines[2]["metrics"]["shared_acc"].as_f64() >= lines[3]["metrics"]["shared_acc"].as_f64()
+        after[0]["metrics"]["shared_acc"].as_f64() >= after[1]["metrics"]["shared_acc"].as_f64()
     );
     // the derived candidate with the best stand-alone accuracy, trained again from scratch as
     // the run's finalist, is what the run delivers
-    let best = if lines[2]["reward"].as_f64() >= lines[3]["reward"].as_f64() {
-        &lines[2]
+    let best = if after[0]["reward"].as_f64() >= after[1]["reward"].as_f64() {
+        &after[0]
     } else {
-        &lines[3]
+        &after[1]
     };
-    assert_eq!(lines[4]["finalist"], best["id"], "{}", lines[4]);
-    assert_eq!(lines[4]["result"]["epochs"], 1);
-    assert!(lines[4]["result"]["val_acc"].as_f64().unwrap() > 0.0);
-    assert_eq!(lines[5]["samples"], 2);
-    assert_eq!(lines[5]["delivered"]["id"], best["id"], "{}", lines[5]);
+    assert_eq!(after[2]["finalist"], best["id"], "{}", after[2]);
+    assert_eq!(after[2]["result"]["epochs"], 1);
+    assert!(after[2]["result"]["val_acc"].as_f64().unwrap() > 0.0);
+    assert_eq!(after[3]["samples"], 2);
+    assert_eq!(after[3]["delivered"]["id"], best["id"], "{}", after[3]);
     let shown = show(dir.path(), "e");
     let candidates = shown["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 2);
@@ -190,10 +202,11 @@ fn enas_runs_on_every_other_cell_space() {
         let lines = json_lines(&ok(nas(dir.path()).args(&a)));
         assert_eq!(
             lines.len(),
-            3,
-            "{space}: one epoch, one candidate, the summary"
+            4,
+            "{space}: one epoch, the deriving, one candidate, the summary"
         );
-        assert_eq!(lines[1]["status"], "completed", "{space}: {}", lines[1]);
+        assert_eq!(lines[1]["event"], "derived", "{space}: {}", lines[1]);
+        assert_eq!(lines[2]["status"], "completed", "{space}: {}", lines[2]);
         let from =
             &show(dir.path(), space)["run"]["settings"]["strategy_config"]["enas"]["derive_from"];
         assert_eq!(from, if policy { "policy" } else { "uniform" }, "{space}");

@@ -1,6 +1,7 @@
 //! `nas search --strategy enas`: its flags, and its progress drawn from `EnasEvent`s: a bar of
 //! epochs with the shared-weight loss and the controller's mean reward and entropy, a line for
-//! the running pass, a bar for the deriving; with `--json`, one line per epoch.
+//! the running pass, a bar for the deriving; with `--json`, one line per epoch and one for the
+//! deriving.
 
 use std::time::Duration;
 
@@ -150,8 +151,29 @@ impl EnasView {
                 sampled,
                 rated,
                 seconds,
-                ..
-            } => self.derived = Some((sampled, rated, seconds)),
+                top,
+            } => {
+                if json {
+                    // the rated count is of distinct admitted architectures, which the
+                    // configured `--enas-derive` only bounds
+                    println!(
+                        "{}",
+                        json!({
+                            "event": "derived",
+                            "sampled": sampled,
+                            "rated": rated,
+                            "seconds": seconds,
+                            "per_minute": rated as f64 * 60.0 / seconds.max(1e-9),
+                            "top": top.iter().map(|d| json!({
+                                "rank": d.rank,
+                                "hash": d.hash,
+                                "shared_acc": d.shared_acc,
+                            })).collect::<Vec<_>>(),
+                        })
+                    );
+                }
+                self.derived = Some((sampled, rated, seconds));
+            }
             EnasEvent::Correlation { tau, candidates } => self.tau = Some((tau, candidates)),
             _ if json => {}
             EnasEvent::Training { epoch, epochs, .. } => {
