@@ -136,7 +136,8 @@ pub struct EnasConfig {
     /// budget (`bench/enas.sh --threads 1 --retrain 10`'s protocol, the ENAS side rerun beside
     /// the stored `reinforce` runs, see the README): over seeds 0-11 its five
     /// derived children trained stand-alone to 91.1% on average against 90.7% from the policy,
-    /// its best retrained to 91.9% against 91.5% (`reinforce` in as many CPU seconds: 92.2%),
+    /// its best retrained to 91.9% against 91.5% (`reinforce` in as many CPU seconds: 92.2%;
+    /// over seeds 0-17, the last six run whole by `bench/enas.sh`, 91.9% against 92.1%),
     /// and the default run took 7 min 17 s on 2 cores against 9 min 47 s, its derived children
     /// being smaller. Runs stored before this default read it as `policy`, so they resume as
     /// they began.
