@@ -151,26 +151,14 @@ impl EnasView {
                 sampled,
                 rated,
                 seconds,
-                top,
+                ..
             } => {
                 if json {
-                    // the rated count is of distinct admitted architectures, which the
-                    // configured `--enas-derive` only bounds
-                    println!(
-                        "{}",
-                        json!({
-                            "event": "derived",
-                            "sampled": sampled,
-                            "rated": rated,
-                            "seconds": seconds,
-                            "per_minute": rated as f64 * 60.0 / seconds.max(1e-9),
-                            "top": top.iter().map(|d| json!({
-                                "rank": d.rank,
-                                "hash": d.hash,
-                                "shared_acc": d.shared_acc,
-                            })).collect::<Vec<_>>(),
-                        })
-                    );
+                    // `rated` counts the distinct admitted architectures, which the configured
+                    // `--enas-derive` only bounds
+                    let mut line = serde_json::to_value(&event).unwrap_or_default();
+                    line["per_minute"] = json!(per_minute(rated, seconds));
+                    println!("{line}");
                 }
                 self.derived = Some((sampled, rated, seconds));
             }
@@ -249,7 +237,7 @@ impl EnasView {
         if let Some((sampled, rated, seconds)) = self.derived {
             println!(
                 "derived: {sampled} drawn, {rated} distinct rated in {seconds:.1}s ({:.0} a minute)",
-                rated as f64 * 60.0 / seconds.max(1e-9)
+                per_minute(rated, seconds)
             );
         }
         match self.tau {
@@ -262,6 +250,11 @@ impl EnasView {
             None => {}
         }
     }
+}
+
+/// Architectures rated a minute, for the summary and the `derived` JSON line.
+fn per_minute(rated: usize, seconds: f64) -> f64 {
+    rated as f64 * 60.0 / seconds.max(1e-9)
 }
 
 /// The epochs of a weight-sharing run (its stored progress, `nas::enas::progress`) as a table.
