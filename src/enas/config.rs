@@ -118,7 +118,12 @@ pub struct EnasConfig {
     /// Validation images (always the same ones) each derived architecture is rated on; the
     /// best `4 * top` are rated again on four times as many.
     pub derive_batch: usize,
-    /// The best-rated derived architectures trained stand-alone as candidates (K).
+    /// The best-rated derived architectures trained stand-alone as candidates (K). Five, not
+    /// ten: ten cost about 85 CPU seconds more a run and, against `reinforce` given the same CPU
+    /// seconds, moved nothing the seeds can tell apart (`bench/enas_topup.sh ... -- --enas-top
+    /// 10` over seeds 12-19: -0.28 ± 0.40 points, against -0.07 ± 0.63 with five), because at
+    /// the default child budget the shared rating does not pick better-than-average children at
+    /// the top: ranks 1-5 trained to 90.4%, ranks 6-10 to 90.9%, `reinforce`'s children to 90.3%.
     pub top: usize,
     pub kernels: KernelSharing,
     /// Peak learning rate of the shared weights for a batch of 128 (default: the children's).
@@ -137,7 +142,7 @@ pub struct EnasConfig {
     /// the stored `reinforce` runs, see the README): over seeds 0-11 its five
     /// derived children trained stand-alone to 91.1% on average against 90.7% from the policy,
     /// its best retrained to 91.9% against 91.5% (`reinforce` in as many CPU seconds: 92.2%;
-    /// over seeds 0-17, the last six run whole by `bench/enas.sh`, 91.9% against 92.1%),
+    /// over seeds 0-19, the last eight run whole by `bench/enas.sh`, 91.9% against 92.1%),
     /// and the default run took 7 min 17 s on 2 cores against 9 min 47 s, its derived children
     /// being smaller. Runs stored before this default read it as `policy`, so they resume as
     /// they began.
