@@ -119,7 +119,7 @@ pub struct EnasConfig {
     /// best `4 * top` are rated again on four times as many.
     pub derive_batch: usize,
     /// The best-rated derived architectures trained stand-alone as candidates (K). Five, not
-    /// ten: ten cost about 85 CPU seconds more a run and, against `reinforce` given the same CPU
+    /// ten: ten cost about 100 CPU seconds more a run and, against `reinforce` given the same CPU
     /// seconds, moved nothing the seeds can tell apart (`bench/enas_topup.sh ... -- --enas-top
     /// 10` over seeds 12-19: -0.28 ± 0.40 points, against -0.07 ± 0.63 with five), because at
     /// the default child budget the shared rating does not pick better-than-average children at
