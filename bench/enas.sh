@@ -80,34 +80,7 @@ if [[ -n "$threads" ]]; then
     export RAYON_NUM_THREADS="$threads"
     both=(--threads "$threads")
 fi
-tick=$(getconf CLK_TCK)
-
-# CPU seconds (user + system, all threads) of a running process.
-cpu_of() { awk -v t="$tick" '{ printf "%.1f", ($14 + $15) / t }' "/proc/$1/stat"; }
-
-# Runs a command to the end; prints "wall cpu" seconds.
-timed() {
-    local start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$out_err" &
-    local pid=$! cpu=0
-    while kill -0 "$pid" 2>/dev/null; do
-        cpu=$(cpu_of "$pid" 2>/dev/null || echo "$cpu")
-        sleep 1
-    done
-    wait "$pid"
-    echo "$(echo "$(date +%s.%N) - $start" | bc) $cpu"
-}
-
-best() {
-    "$nas" show "$1" --json | python3 -c '
-import json, sys
-run = json.load(sys.stdin)
-done = [c for c in run["candidates"] if c["status"] == "completed"]
-best = max(done, key=lambda c: c["metrics"]["val_acc"]) if done else None
-if best is not None:
-    json.dump(best["arch"], open(sys.argv[1], "w"))
-print("%.4f %d %d" % (best["metrics"]["val_acc"] if best else 0.0, len(done), best["macs"] if best else 0))' "$2"
-}
+. "$root/bench/enas_lib.sh"
 
 # The derived candidate of run $1 with the best shared-weight rating (ENAS's own pick, the one it
 # retrains), written to $2; prints whether it is also the best by validation accuracy (same) or
@@ -121,27 +94,6 @@ by_val = max(done, key=lambda c: c["metrics"]["val_acc"])
 by_shared = max(done, key=lambda c: c["metrics"].get("shared_acc", -1.0))
 json.dump(by_shared["arch"], open(sys.argv[1], "w"))
 print("same" if by_shared["id"] == by_val["id"] else "other")' "$2"
-}
-
-# One stand-alone training of architecture file $1 with seed $2, kept in $3, with the training
-# flags that follow $4; prints its metric $4.
-trained() {
-    local arch=$1 seed=$2 out=$3 metric=$4
-    shift 4
-    "$nas" train --arch "$arch" "$@" --seed "$seed" --out "$out" --json "${both[@]}" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$metric"
-}
-
-# Mean and spread of the test accuracy of architecture file $1 over $retrain training seeds.
-retrained() {
-    local accs=()
-    for s in $(seq 1 "$retrain"); do
-        accs+=("$(trained "$1" "$((1000 + s))" "$1.$retrain_at-$s" test_acc "${sizes[@]}")")
-    done
-    python3 -c '
-import statistics, sys
-xs = [float(x) for x in sys.argv[1:]]
-print("%.4f %.4f" % (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0))' "${accs[@]}"
 }
 
 if [[ -n "$tau" ]]; then
@@ -230,19 +182,8 @@ for seed in $seeds; do
     "$nas" search --space resnet-cells --strategy reinforce --seed "$seed" --samples 100000 \
         --finalists 0 --run "rl-$seed-$stamp" --json "${both[@]}" "${child_flags[@]}" \
         >/dev/null 2>"rl-$seed-$stamp.err" &
-    pid=$!
-    rcpu=0
-    while kill -0 "$pid" 2>/dev/null; do
-        rcpu=$(cpu_of "$pid" 2>/dev/null || echo "$rcpu")
-        used=$rcpu
-        [[ "$budget" == wall ]] && used=$(echo "$(date +%s.%N) - $start" | bc)
-        if (( $(echo "$used >= $limit" | bc) )); then
-            kill -INT "$pid"
-            break
-        fi
-        sleep 1
-    done
-    wait "$pid" || true
+    stop_when_spent $! "$limit" "$start"
+    rcpu=$spent
     rwall=$(echo "$(date +%s.%N) - $start" | bc)
     read -r racc rn rmacs < <(best "runs/rl-$seed-$stamp" "rl-$seed-$stamp.arch.json")
     read -r eret esd < <(retrained "enas-$seed-$stamp.arch.json")

@@ -53,32 +53,11 @@ nas="$PWD/nas-$$"
 cp "$root/target/release/nas" "$nas"
 trap 'rm -f "$nas"' EXIT
 export RAYON_NUM_THREADS=1
-tick=$(getconf CLK_TCK)
-cpu_of() { awk -v t="$tick" '{ printf "%.1f", ($14 + $15) / t }' "/proc/$1/stat"; }
-
-# Best completed candidate of run $1 by validation accuracy, its architecture written to $2;
-# prints "val_acc children".
-best() {
-    "$nas" show "$1" --json | python3 -c '
-import json, sys
-run = json.load(sys.stdin)
-done = [c for c in run["candidates"] if c["status"] == "completed"]
-best = max(done, key=lambda c: c["metrics"]["val_acc"])
-json.dump(best["arch"], open(sys.argv[1], "w"))
-print("%.4f %d" % (best["metrics"]["val_acc"], len(done)))' "$2"
-}
-
-# Mean test accuracy of architecture file $1 over $retrain seeds.
-retrained() {
-    local accs=()
-    for s in $(seq 1 "$retrain"); do
-        accs+=("$("$nas" train --arch "$1" "${child[@]}" --seed "$((1000 + s))" --out "$1.child-$s" \
-            --json --threads 1 2>/dev/null |
-            python3 -c 'import json, sys; print(json.load(sys.stdin)["test_acc"])')")
-    done
-    python3 -c 'import statistics, sys; print("%.4f" % statistics.mean(float(x) for x in sys.argv[1:]))' \
-        "${accs[@]}"
-}
+both=(--threads 1)
+budget=cpu
+retrain_at=child
+sizes=("${child[@]}")
+. "$root/bench/enas_lib.sh"
 
 same() {
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1])) == json.load(open(sys.argv[2])))' \
@@ -96,47 +75,33 @@ for seed in $seeds; do
     old_e=$(awk '{ split($10, a, "[+]"); print a[1] }' <<<"$row")
     old_r=$(awk '{ split($11, a, "[+]"); print a[1] }' <<<"$row")
 
-    "$nas" search --space resnet-cells --strategy enas --seed "$seed" --finalists 0 \
-        --run "enas-$seed" --json --threads 1 "${child[@]}" "${extra[@]}" \
-        >/dev/null 2>"enas-$seed.err" &
-    pid=$! ecpu=0
-    while kill -0 "$pid" 2>/dev/null; do
-        ecpu=$(cpu_of "$pid" 2>/dev/null || echo "$ecpu")
-        sleep 1
-    done
-    wait "$pid"
-    read -r eacc en < <(best "runs/enas-$seed" "enas-$seed.arch.json")
+    out_err="enas-$seed.err"
+    read -r _ ecpu < <(timed "$nas" search --space resnet-cells --strategy enas --seed "$seed" \
+        --finalists 0 --run "enas-$seed" --json "${both[@]}" "${child[@]}" "${extra[@]}")
+    read -r eacc en _ < <(best "runs/enas-$seed" "enas-$seed.arch.json")
 
     rm -rf "runs/rl-$seed"
     cp -r "$old_run" "runs/rl-$seed"
     more=$(echo "$ecpu - $old_cpu" | bc)
     rcpu=0 flag=""
     if (( $(echo "$more > 0" | bc) )); then
-        "$nas" search --resume "runs/rl-$seed" --json --threads 1 >/dev/null 2>"rl-$seed.err" &
-        pid=$!
-        while kill -0 "$pid" 2>/dev/null; do
-            rcpu=$(cpu_of "$pid" 2>/dev/null || echo "$rcpu")
-            if (( $(echo "$rcpu >= $more" | bc) )); then
-                kill -INT "$pid"
-                break
-            fi
-            sleep 1
-        done
-        wait "$pid" || true
+        "$nas" search --resume "runs/rl-$seed" --json "${both[@]}" >/dev/null 2>"rl-$seed.err" &
+        stop_when_spent $! "$more" "$(date +%s.%N)"
+        rcpu=$spent
     else
         flag=" rl-over"
     fi
-    read -r racc rn < <(best "runs/rl-$seed" "rl-$seed.arch.json")
+    read -r racc rn _ < <(best "runs/rl-$seed" "rl-$seed.arch.json")
 
     if [[ "$(same "enas-$seed.arch.json" "$from/enas-$seed-$stamp.arch.json")" == True ]]; then
         eret="$old_e" enote=old
     else
-        eret=$(retrained "enas-$seed.arch.json") enote=new
+        read -r eret _ < <(retrained "enas-$seed.arch.json"); enote=new
     fi
     if [[ "$(same "rl-$seed.arch.json" "$from/rl-$seed-$stamp.arch.json")" == True ]]; then
         rret="$old_r" rnote=old
     else
-        rret=$(retrained "rl-$seed.arch.json") rnote=new
+        read -r rret _ < <(retrained "rl-$seed.arch.json"); rnote=new
     fi
     printf "%-5s %-9s %-9s %-7s %-15s %-9s %-7s %-14s %-14s %+.2f%s\n" "$seed" "$ecpu" "$eacc" \
         "$en" "$old_cpu+$rcpu" "$racc" "$rn" "$eret $enote" "$rret $rnote" \
