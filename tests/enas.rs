@@ -175,6 +175,35 @@ fn an_enas_search_prints_its_epochs_and_derived_candidates_and_show_lists_both_r
         show(dir.path(), "full")["run"]["settings"]["strategy_config"]["enas"]["smallest"],
         true
     );
+    // the derived ratings are calibrated by default (each refined architecture fine-tuned for
+    // ten steps of its own before it is rated again): without it the shared training is the
+    // same, the refined architectures rated otherwise, and the setting kept with the run
+    assert_eq!(
+        shown["run"]["settings"]["strategy_config"]["enas"]["calibrate"],
+        10
+    );
+    let mut plain = args("resnet-cells", "uncalibrated", 1);
+    set_flag(&mut plain, "--enas-calibrate", "0");
+    let plain = json_lines(&ok(nas(dir.path()).args(plain)));
+    assert_eq!(plain[0]["shared_loss"], lines[0]["shared_loss"]);
+    assert_eq!(plain[1]["shared_loss"], lines[1]["shared_loss"]);
+    assert_eq!(plain[2]["event"], "derived");
+    assert_eq!(plain[2]["rated"], lines[2]["rated"]);
+    let ratings = |line: &Value| -> Vec<(String, f64)> {
+        let mut r: Vec<_> = line["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["hash"].to_string(), t["shared_acc"].as_f64().unwrap()))
+            .collect();
+        r.sort_by(|a, b| a.0.cmp(&b.0));
+        r
+    };
+    assert_ne!(ratings(&plain[2]), ratings(&lines[2]));
+    assert_eq!(
+        show(dir.path(), "uncalibrated")["run"]["settings"]["strategy_config"]["enas"]["calibrate"],
+        0
+    );
 }
 
 #[test]

@@ -64,6 +64,10 @@ pub struct EnasArgs {
     /// rule in full, as BigNAS trains it).
     #[arg(long, value_name = "true|false")]
     enas_sandwich_smallest: Option<bool>,
+    /// SGD steps each of the best-rated derived architectures is fine-tuned for, on a copy of
+    /// the shared weights, before it is rated again (default 10; 0: rated as the weights stand).
+    #[arg(long, value_name = "STEPS")]
+    enas_calibrate: Option<usize>,
 }
 
 impl EnasArgs {
@@ -83,6 +87,7 @@ impl EnasArgs {
             || self.enas_warmup.is_some()
             || self.enas_sandwich.is_some()
             || self.enas_sandwich_smallest.is_some()
+            || self.enas_calibrate.is_some()
     }
 
     /// Sets the given flags in `cfg`.
@@ -101,6 +106,7 @@ impl EnasArgs {
         set(&mut cfg.top, self.enas_top);
         set(&mut cfg.warmup, self.enas_warmup);
         set(&mut cfg.sandwich, self.enas_sandwich);
+        set(&mut cfg.calibrate, self.enas_calibrate);
         if let Some(smallest) = self.enas_sandwich_smallest {
             cfg.smallest = smallest;
         }

@@ -34,6 +34,7 @@ pub struct SharedSgd {
 }
 
 /// The shared weights of a cell space.
+#[derive(Clone)]
 pub struct SharedNet {
     extents: Extents,
     sharing: KernelSharing,
@@ -48,6 +49,14 @@ impl SharedNet {
             sharing,
             blocks: Blocks::new(seed),
         })
+    }
+
+    /// Sets every momentum buffer to zero: a copy fine-tuned for one child starts its SGD
+    /// afresh rather than on the shared pass's velocity (`EnasConfig::calibrate`).
+    pub fn reset_velocity(&mut self) {
+        for block in &mut self.blocks.list {
+            block.velocity.fill(0.0);
+        }
     }
 
     /// Number of shared values created so far.

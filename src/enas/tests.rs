@@ -460,6 +460,8 @@ fn settings_stored_before_the_sandwich_rule_read_it_as_off() {
     let old: EnasConfig = serde_json::from_str(r#"{"epochs": 3, "top": 2}"#).unwrap();
     assert_eq!((old.sandwich, old.warmup, old.epochs), (0, 0, 3));
     assert!(!old.smallest);
+    assert_eq!(old.calibrate, 0);
+    assert_eq!(EnasConfig::default().calibrate, 10);
     assert_eq!(old.train_from, Sampling::Policy);
     assert_eq!(old.derive_from, Sampling::Policy);
     assert_eq!(EnasConfig::default().sandwich, 4);
