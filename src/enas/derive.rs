@@ -124,7 +124,10 @@ impl Trainer<'_> {
                 out.push(batch?);
             }
             if out.len() == before {
-                return Err(Error::invalid("--train-size", "the training split is empty"));
+                return Err(Error::invalid(
+                    "--train-size",
+                    "the training split is empty",
+                ));
             }
         }
         Ok(out)
