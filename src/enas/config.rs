@@ -218,6 +218,7 @@ pub struct EnasConfig {
     /// (92.23% against 92.23%, ahead in 4 of 8; without it, -0.07 ± 0.63 on those seeds). It
     /// costs about 35 CPU seconds a run (-11 to +69): 200 child steps and the clones.
     /// Runs stored before this setting existed read it as 0, so they resume as they began.
+    #[serde(default)]
     pub calibrate: usize,
 }
 
