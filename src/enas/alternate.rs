@@ -145,13 +145,7 @@ impl Trainer<'_> {
                 continue;
             };
             let step = (epoch - 1) * batches + index;
-            let sgd = SharedSgd {
-                lr: learning_rate(&schedule, step, batches),
-                momentum: schedule.momentum,
-                weight_decay: schedule.weight_decay,
-                grad_clip: self.enas.grad_clip,
-                label_smoothing: schedule.label_smoothing,
-            };
+            let sgd = self.sgd(&schedule, learning_rate(&schedule, step, batches));
             if self.enas.sandwich > 0 && index % self.enas.sandwich == 0 {
                 for end in [&self.largest, &self.smallest].into_iter().flatten() {
                     self.shared.train_step(
@@ -231,26 +225,51 @@ impl Trainer<'_> {
     /// shuffles when one pass has too few).
     fn validation_minibatches(&self, epoch: usize, steps: usize) -> Result<Vec<(Tensor, Tensor)>> {
         let mut rng = seeded(self.cfg.seed, STREAM_VALIDATION + epoch as u64);
-        let mut out = Vec::with_capacity(steps);
-        while out.len() < steps {
+        self.minibatches(SplitKind::Val, self.enas.rate_batch, steps, &mut rng)
+    }
+
+    /// `count` minibatches of `size` images of `split`, shuffled by `rng` (and shuffled again
+    /// when one pass has too few); training minibatches augmented as the data set says.
+    pub(super) fn minibatches(
+        &self,
+        split: SplitKind,
+        size: usize,
+        count: usize,
+        rng: &mut impl rand::Rng,
+    ) -> Result<Vec<(Tensor, Tensor)>> {
+        let augment = split == SplitKind::Train && self.data.augment;
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
             let before = out.len();
-            let batcher = self.data.batches(
-                SplitKind::Val,
-                self.enas.rate_batch,
-                Some(&mut rng),
-                false,
-                &Device::Cpu,
-            )?;
-            for batch in batcher.take(steps - out.len()) {
+            let batcher = self
+                .data
+                .batches(split, size, Some(&mut *rng), augment, &Device::Cpu)?;
+            for batch in batcher.take(count - out.len()) {
                 out.push(batch?);
             }
             if out.len() == before {
+                let (flag, name) = match split {
+                    SplitKind::Train => ("--train-size", "training"),
+                    _ => ("--val-size", "validation"),
+                };
                 return Err(crate::Error::invalid(
-                    "--val-size",
-                    "the validation split is empty",
+                    flag,
+                    format!("the {name} split is empty"),
                 ));
             }
         }
         Ok(out)
+    }
+
+    /// The SGD settings of a shared step at learning rate `lr`: the rest from `schedule`, the
+    /// gradient clip from the ENAS settings.
+    pub(super) fn sgd(&self, schedule: &TrainConfig, lr: f64) -> SharedSgd {
+        SharedSgd {
+            lr,
+            momentum: schedule.momentum,
+            weight_decay: schedule.weight_decay,
+            grad_clip: self.enas.grad_clip,
+            label_smoothing: schedule.label_smoothing,
+        }
     }
 }

@@ -14,7 +14,7 @@ use rand::Rng;
 use super::alternate::Trainer;
 use super::config::Sampling;
 use super::events::{Derived, EnasEvent};
-use super::shared::{SharedNet, SharedSgd};
+use super::shared::SharedNet;
 use crate::controller::rng::seeded;
 use crate::data::SplitKind;
 use crate::error::{Error, Result};
@@ -108,29 +108,9 @@ impl Trainer<'_> {
     /// The training minibatches every calibrated architecture is fine-tuned on
     /// (`EnasConfig::calibrate`), the same for all, from a stream of the run's seed.
     fn calibration_batches(&self) -> Result<Vec<(Tensor, Tensor)>> {
-        let steps = self.enas.calibrate;
         let mut rng = seeded(self.cfg.seed, STREAM_CALIBRATE);
-        let mut out = Vec::with_capacity(steps);
-        while out.len() < steps {
-            let before = out.len();
-            let batcher = self.data.batches(
-                SplitKind::Train,
-                self.cfg.train.batch_size,
-                Some(&mut rng),
-                self.data.augment,
-                &Device::Cpu,
-            )?;
-            for batch in batcher.take(steps - out.len()) {
-                out.push(batch?);
-            }
-            if out.len() == before {
-                return Err(Error::invalid(
-                    "--train-size",
-                    "the training split is empty",
-                ));
-            }
-        }
-        Ok(out)
+        let size = self.cfg.train.batch_size;
+        self.minibatches(SplitKind::Train, size, self.enas.calibrate, &mut rng)
     }
 
     /// A copy of the shared weights fine-tuned for `graph` alone: SGD from zero velocity, the
@@ -145,13 +125,7 @@ impl Trainer<'_> {
         };
         let mut dropout = seeded(self.cfg.seed, STREAM_CALIBRATE + 1);
         for (step, (xs, ys)) in batches.iter().enumerate() {
-            let sgd = SharedSgd {
-                lr: learning_rate(&schedule, step, batches.len()),
-                momentum: schedule.momentum,
-                weight_decay: schedule.weight_decay,
-                grad_clip: self.enas.grad_clip,
-                label_smoothing: schedule.label_smoothing,
-            };
+            let sgd = self.sgd(&schedule, learning_rate(&schedule, step, batches.len()));
             tuned.train_step(graph, xs, ys, sgd, &mut self.workspace, &mut dropout)?;
         }
         Ok(tuned)
