@@ -250,7 +250,8 @@ impl Trainer<'_> {
             if out.len() == before {
                 let (flag, name) = match split {
                     SplitKind::Train => ("--train-size", "training"),
-                    _ => ("--val-size", "validation"),
+                    SplitKind::Val => ("--val-size", "validation"),
+                    SplitKind::Test => ("--data", "test"),
                 };
                 return Err(crate::Error::invalid(
                     flag,

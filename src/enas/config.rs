@@ -216,9 +216,9 @@ pub struct EnasConfig {
     /// uncalibrated default), ENAS's best retrained 0.29 ± 0.34 points higher than without
     /// (better in 6 of 8 seeds), and against `reinforce` given the same CPU seconds it tied
     /// (92.23% against 92.23%, ahead in 4 of 8; without it, -0.07 ± 0.63 on those seeds; with
-    /// seeds 20-29 run whole by `bench/enas.sh`, 92.05% against 92.09% over eighteen, ahead in
-    /// 8, -0.04 ± 0.37 points). It
-    /// costs about 35 CPU seconds a run (-11 to +69): 200 child steps and the clones.
+    /// seeds 20-31 run whole by `bench/enas.sh`, 92.13% against 92.21% over twenty, ahead in
+    /// 8, -0.08 ± 0.34 points). It costs about 35 CPU seconds a run (-11 to +69): 200 child
+    /// steps and the clones.
     /// Runs stored before this setting existed read it as 0, so they resume as they began.
     #[serde(default)]
     pub calibrate: usize,
