@@ -251,7 +251,7 @@ impl Trainer<'_> {
                 let (flag, name) = match split {
                     SplitKind::Train => ("--train-size", "training"),
                     SplitKind::Val => ("--val-size", "validation"),
-                    SplitKind::Test => ("--data", "test"),
+                    SplitKind::Test => ("--dataset", "test"),
                 };
                 return Err(crate::Error::invalid(
                     flag,
